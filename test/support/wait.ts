@@ -1,0 +1,12 @@
+/** Polls `check` until it holds; fails with `what` after `ms`. */
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  ms: number,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
