@@ -1,0 +1,17 @@
+import type { Binding } from '@events-proxy/protocol';
+
+/**
+ * Bind requests from edges to the ingest tier. Drivers: in-process (single node) and BullMQ.
+ */
+export interface BindQueue {
+  /**
+   * Asks the ingest tier to put the binding on the broker. Resolves when it is in place; rejects
+   * with a BindError saying why not (or that no ingest answered within `timeoutMs`). Concurrent
+   * requests for the same binding share one job.
+   */
+  request(binding: Binding, timeoutMs: number): Promise<void>;
+  /** Ingest side: handles requests; a handler that throws fails the request with its message. */
+  process(handler: (binding: Binding) => Promise<void>, concurrency: number): Promise<void>;
+  isConnected(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,28 @@
+export type { Bus, BusHandler, BusMessage } from './bus.js';
+export type { LeaseStore } from './lease-store.js';
+export type { BindQueue } from './bind-queue.js';
+export { EdgeBindings, type EdgeBindingsOptions } from './edge-bindings.js';
+export { IngestBindings, type IngestBindingsOptions, type BrokerBindings } from './ingest-bindings.js';
+export { KeyedMutex } from './keyed-mutex.js';
+export { MemoryBus } from './memory/bus.js';
+export { MemoryLeaseStore } from './memory/lease-store.js';
+export { MemoryBindQueue } from './memory/bind-queue.js';
+export { registerRedisGauge } from './metrics.js';
+export { RedisBus, type RedisBusConnections } from './redis/bus.js';
+export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharded-bus.js';
+export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';
+export {
+  connectRedis,
+  connectRedisCluster,
+  reconnectDelay,
+  type DriverLogger,
+  type RedisConnectionOptions,
+} from './redis/connection.js';
+export { BullBindQueue, type BullBindQueueOptions } from './bullmq/bind-queue.js';
+export {
+  createRedisDrivers,
+  createMemoryDrivers,
+  type Drivers,
+  type BusDriver,
+  type RedisDriversOptions,
+} from './drivers.js';

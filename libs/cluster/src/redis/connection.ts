@@ -1,0 +1,115 @@
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+
+type LogFields = Record<string, unknown>;
+
+/** The logging the drivers need; `@events-proxy/runtime`'s Logger satisfies it. */
+export interface DriverLogger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+export interface RedisConnectionOptions {
+  /** Shown by CLIENT LIST and in every log line about this connection. */
+  readonly name: string;
+  readonly logger: DriverLogger;
+  /**
+   * How many reconnect attempts a command may wait through before it fails. BullMQ needs null
+   * (wait forever: its blocking commands and job moves must not be dropped); the bus and the
+   * lease store fail fast instead, so an outage surfaces as errors rather than as a growing queue.
+   */
+  readonly maxRetriesPerRequest: number | null;
+}
+
+/** CLIENT SETNAME refuses spaces and control characters (a KEY_PREFIX might have them). */
+function clientName(name: string): string {
+  return name.replace(/[^!-~]/g, '_');
+}
+
+/** Exponential backoff from 50 ms, capped at 2 s: quick after a blip, gentle during an outage. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 2000);
+}
+
+/**
+ * One ioredis connection with the options every driver shares, and its lifecycle logged. Commands
+ * issued before the first connect wait in the offline queue (so start-up needs no ordering).
+ */
+export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
+  const options: RedisOptions = {
+    connectionName: clientName(opts.name),
+    retryStrategy: reconnectDelay,
+    maxRetriesPerRequest: opts.maxRetriesPerRequest,
+    enableOfflineQueue: true,
+    autoResubscribe: true,
+  };
+  const redis = new Redis(url, options);
+  logLifecycle(redis, opts.name, opts.logger);
+  return redis;
+}
+
+/** A Redis Cluster client; commands issued in one tick go out as one pipeline per node. */
+export function connectRedisCluster(nodes: readonly ClusterNode[], opts: RedisConnectionOptions): Cluster {
+  const cluster = new Cluster([...nodes], {
+    clusterRetryStrategy: reconnectDelay,
+    enableOfflineQueue: true,
+    enableAutoPipelining: true,
+    shardedSubscribers: true,
+    redisOptions: { connectionName: clientName(opts.name), maxRetriesPerRequest: opts.maxRetriesPerRequest },
+  });
+  logLifecycle(cluster, opts.name, opts.logger);
+  return cluster;
+}
+
+/**
+ * Logs connect/ready/close/reconnect/end, and turns 'error' events into log lines: an ioredis
+ * client without an 'error' listener would crash the process on the first refused connection.
+ */
+export function logLifecycle(client: Redis | Cluster, name: string, logger: DriverLogger): void {
+  const fields = { component: 'redis', connection: name };
+  let lastError = '';
+  let attempts = 0;
+  client.on('connect', () => logger.debug('redis connected', fields));
+  client.on('ready', () => {
+    lastError = '';
+    logger.info(attempts > 0 ? 'redis connection restored' : 'redis connection ready', {
+      ...fields,
+      attempts,
+    });
+    attempts = 0;
+  });
+  client.on('close', () => logger.debug('redis connection closed', fields));
+  // The first retry of an outage is a warning; the rest (every 2 s at most) are detail.
+  client.on('reconnecting', (delayMs: number) => {
+    const entry = { ...fields, delayMs, attempt: ++attempts };
+    if (attempts === 1) logger.warn('redis reconnecting', entry);
+    else logger.debug('redis reconnecting', entry);
+  });
+  client.on('end', () => logger.info('redis connection ended', fields));
+  client.on('error', (err: Error) => {
+    // A down server fails every reconnect attempt the same way: log the first, not each retry.
+    if (err.message === lastError) return;
+    lastError = err.message;
+    logger.warn('redis connection error', { ...fields, error: err.message });
+  });
+}
+
+/** True when the client can run commands right now. */
+export function isReady(client: Redis | Cluster): boolean {
+  return client.status === 'ready';
+}
+
+/** Closes the client politely, or at once when it is not connected (QUIT would wait for it). */
+export async function closeRedis(client: Redis | Cluster): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,72 @@
+import { Cluster, type Redis } from 'ioredis';
+import type { Bus, BusHandler, BusMessage } from '../bus.js';
+import { closeRedis, isReady } from './connection.js';
+import { throwFirstError } from './pipeline.js';
+
+export interface ShardedRedisBusConnections {
+  /**
+   * Runs SPUBLISH; owned by the bus from now on. A Cluster should have `enableAutoPipelining`, so
+   * a batch leaves as one pipeline per node (see `connectRedisCluster`).
+   */
+  readonly publisher: Redis | Cluster;
+  /**
+   * Runs SSUBSCRIBE; owned by the bus. A Cluster needs `shardedSubscribers: true` (one subscriber
+   * connection per primary); it may be the same Cluster instance as the publisher.
+   */
+  readonly subscriber: Redis | Cluster;
+}
+
+/**
+ * Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE). On a Redis Cluster a channel's messages stay on
+ * the shard that owns its hash slot instead of being broadcast over the cluster bus, so bus
+ * traffic scales out with shards; on a standalone Redis it behaves like plain pub/sub.
+ */
+export class ShardedRedisBus implements Bus {
+  private readonly publisher: Redis | Cluster;
+  private readonly subscriber: Redis | Cluster;
+  private handler: BusHandler = () => undefined;
+
+  constructor(connections: ShardedRedisBusConnections) {
+    this.publisher = connections.publisher;
+    this.subscriber = connections.subscriber;
+    this.subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) =>
+      this.handler(channel.toString(), message),
+    );
+  }
+
+  async publish(messages: readonly BusMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    if (this.publisher instanceof Cluster) {
+      // One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per
+      // node and keeps each channel's order (a channel always maps to one node connection).
+      const cluster = this.publisher;
+      await Promise.all(messages.map(({ channel, envelope }) => cluster.spublish(channel, envelope)));
+      return;
+    }
+    const pipeline = this.publisher.pipeline();
+    for (const { channel, envelope } of messages) pipeline.spublish(channel, envelope);
+    throwFirstError(await pipeline.exec());
+  }
+
+  /** One SSUBSCRIBE per channel: on a cluster, every channel of one call must share a slot. */
+  async subscribe(channel: string): Promise<void> {
+    await this.subscriber.ssubscribe(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    await this.subscriber.sunsubscribe(channel);
+  }
+
+  onMessage(handler: BusHandler): void {
+    this.handler = handler;
+  }
+
+  isConnected(): boolean {
+    return isReady(this.publisher) && isReady(this.subscriber);
+  }
+
+  async close(): Promise<void> {
+    const clients = new Set([this.publisher, this.subscriber]);
+    await Promise.all([...clients].map((c) => closeRedis(c)));
+  }
+}
