@@ -1,0 +1,39 @@
+/** AMQP URL helpers: building the Pulse URL, naming the default queue, and redacting for logs. */
+
+/** The URL the original Pulse service used: TLS on 5671, every part URL-encoded. */
+export function pulseUrl(parts: {
+  hostname: string;
+  username: string;
+  password: string;
+  vhost: string | undefined;
+}): string {
+  const auth = `${encodeURIComponent(parts.username)}:${encodeURIComponent(parts.password)}`;
+  const vhost = parts.vhost === undefined ? '' : `/${encodeURIComponent(parts.vhost)}`;
+  return `amqps://${auth}@${parts.hostname}:5671${vhost}`;
+}
+
+/** The user the broker sees (amqplib logs in as guest when the URL names none). */
+export function amqpUser(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || 'guest';
+  } catch {
+    return 'guest';
+  }
+}
+
+/** `queue/<user>/events-proxy`: Pulse only lets a user declare queues under `queue/<user>/`. */
+export function defaultQueueName(url: string): string {
+  return `queue/${amqpUser(url)}/events-proxy`;
+}
+
+/** `amqp://host:port/vhost`, never the credentials: what logs and errors may show. */
+export function redactAmqpUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const port = u.port || (u.protocol === 'amqps:' ? '5671' : '5672');
+    const vhost = u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : '/';
+    return `${u.protocol}//${u.hostname}:${port}/${vhost === '/' ? '' : vhost}`;
+  } catch {
+    return '<unparsable AMQP URL>';
+  }
+}

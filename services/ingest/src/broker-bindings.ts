@@ -1,0 +1,178 @@
+import type { Channel, ChannelModel } from 'amqplib';
+import { BindError, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
+import type { BrokerBindings } from '@events-proxy/cluster';
+import type { Logger } from '@events-proxy/runtime';
+import { errorText } from './amqp-connection.js';
+
+const NOT_FOUND = 404;
+const ACCESS_REFUSED = 403;
+const CONNECTION_FORCED = 320;
+
+/** The AMQP reply code of a failed operation; absent when the failure was not this operation's. */
+function replyCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const brokerUnavailable = (): BindError =>
+  new BindError('BrokerUnavailable', 'RabbitMQ is not reachable; retry shortly');
+
+/**
+ * Binds and unbinds the shared queue at the broker. Exchanges are checked passively on a
+ * throw-away channel first, because a missing exchange makes RabbitMQ close the channel it was
+ * asked on: one bad request must not break the channel other requests (or the consumer) use.
+ */
+export class AmqpBrokerBindings implements BrokerBindings {
+  private model: ChannelModel | undefined;
+  private control: Promise<Channel> | undefined;
+
+  constructor(
+    private readonly queueName: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts using a new connection (called during its setup, once the queue is declared). */
+  attach(model: ChannelModel): void {
+    this.model = model;
+    this.control = undefined;
+    model.once('close', () => {
+      if (this.model === model) this.detach();
+    });
+  }
+
+  detach(): void {
+    this.model = undefined;
+    this.control = undefined;
+  }
+
+  async bind(b: Binding): Promise<void> {
+    if (!(await this.exchangeExists(b.exchange))) {
+      throw new BindError('ExchangeNotFound', exchangeNotFoundMessage(b.exchange));
+    }
+    try {
+      await this.onControlChannel((ch) => ch.bindQueue(this.queueName, b.exchange, b.routingKeyPattern));
+    } catch (err) {
+      throw this.bindError(err, b);
+    }
+  }
+
+  /** A binding whose exchange is gone is gone too: that counts as done. */
+  async unbind(b: Binding): Promise<void> {
+    if (!(await this.exchangeExists(b.exchange))) return;
+    try {
+      await this.onControlChannel((ch) => ch.unbindQueue(this.queueName, b.exchange, b.routingKeyPattern));
+    } catch (err) {
+      if (replyCode(err) === NOT_FOUND) return; // deleted in between
+      throw this.bindError(err, b);
+    }
+  }
+
+  /**
+   * Re-binds every binding after a (re)connect; returns those in place. Bindings on exchanges
+   * that no longer exist are skipped (their leases lapse and the reaper drops them).
+   */
+  async rebindAll(bindings: readonly Binding[]): Promise<Binding[]> {
+    const byExchange = new Map<string, Binding[]>();
+    for (const b of bindings) {
+      const list = byExchange.get(b.exchange);
+      if (list) list.push(b);
+      else byExchange.set(b.exchange, [b]);
+    }
+    const bound: Binding[] = [];
+    for (const [exchange, list] of byExchange) {
+      if (!(await this.exchangeExists(exchange))) {
+        this.logger.warn('exchange no longer exists; its bindings are not restored', {
+          exchange,
+          bindings: list.length,
+        });
+        continue;
+      }
+      // Issued together: amqplib pipelines them on the channel in order.
+      const results = await Promise.allSettled(
+        list.map((b) =>
+          this.onControlChannel((ch) => ch.bindQueue(this.queueName, exchange, b.routingKeyPattern)),
+        ),
+      );
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') bound.push(list[i]!);
+        else this.logger.warn('could not restore a binding', { ...list[i], error: errorText(r.reason) });
+      });
+      if (!this.model) throw brokerUnavailable();
+    }
+    return bound;
+  }
+
+  private requireModel(): ChannelModel {
+    if (!this.model) throw brokerUnavailable();
+    return this.model;
+  }
+
+  private async exchangeExists(exchange: string): Promise<boolean> {
+    const model = this.requireModel();
+    let ch: Channel;
+    try {
+      ch = await model.createChannel();
+    } catch {
+      throw brokerUnavailable();
+    }
+    ch.on('error', () => undefined); // the 404 also arrives as a channel 'error' event
+    try {
+      await ch.checkExchange(exchange);
+      return true;
+    } catch (err) {
+      if (replyCode(err) === NOT_FOUND) return false;
+      throw this.bindError(err, { exchange, routingKeyPattern: '' });
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Runs `op` on the shared control channel. An operation that failed only because another one
+   * closed the channel (no reply code of its own) is retried once on a fresh channel.
+   */
+  private async onControlChannel<T>(op: (ch: Channel) => Promise<T>): Promise<T> {
+    try {
+      return await op(await this.controlChannel());
+    } catch (err) {
+      if (replyCode(err) !== undefined || !this.model) throw err;
+      return op(await this.controlChannel());
+    }
+  }
+
+  private controlChannel(): Promise<Channel> {
+    if (this.control) return this.control;
+    const model = this.requireModel();
+    const opened: Promise<Channel> = model.createChannel().then((ch) => {
+      ch.on('error', (err: Error) =>
+        this.logger.debug('control channel closed by an error', { error: err.message }),
+      );
+      ch.on('close', () => {
+        if (this.control === opened) this.control = undefined;
+      });
+      return ch;
+    });
+    opened.catch(() => {
+      if (this.control === opened) this.control = undefined;
+    });
+    this.control = opened;
+    return opened;
+  }
+
+  private bindError(err: unknown, b: Binding): BindError {
+    if (err instanceof BindError) return err;
+    const code = replyCode(err);
+    if (code === NOT_FOUND) return new BindError('ExchangeNotFound', exchangeNotFoundMessage(b.exchange));
+    // No reply code: the channel or connection went away under the operation; 320 and 5xx are
+    // connection-level (forced close, broker errors).
+    if (code === undefined || code === CONNECTION_FORCED || code >= 500) return brokerUnavailable();
+    this.logger.warn('RabbitMQ refused a binding operation', { ...b, code, error: errorText(err) });
+    if (code === ACCESS_REFUSED) {
+      return new BindError(
+        'Internal',
+        `RabbitMQ refused access to exchange \`${b.exchange}\`: ${errorText(err)}`,
+      );
+    }
+    return new BindError('Internal', `RabbitMQ could not bind to \`${b.exchange}\`: ${errorText(err)}`);
+  }
+}

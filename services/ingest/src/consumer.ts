@@ -1,0 +1,91 @@
+import type { Channel, ChannelModel } from 'amqplib';
+import { parseBindingKey, type Binding } from '@events-proxy/protocol';
+import type { Bus, LeaseStore } from '@events-proxy/cluster';
+import type { Logger } from '@events-proxy/runtime';
+import type { ActiveBindings } from './active-bindings.js';
+import { errorText } from './amqp-connection.js';
+import type { AmqpBrokerBindings } from './broker-bindings.js';
+import type { Membership } from './membership.js';
+import type { IngestMetrics } from './metrics.js';
+import { Router } from './router.js';
+import { declareSharedQueue, type SharedQueueOptions } from './shared-queue.js';
+
+export interface SharedQueueConsumerOptions {
+  readonly queue: SharedQueueOptions;
+  readonly prefetch: number;
+  readonly store: LeaseStore;
+  readonly broker: AmqpBrokerBindings;
+  readonly membership: Membership;
+  readonly active: ActiveBindings;
+  readonly bus: Bus;
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+  readonly nextId: () => string;
+  /** The broker cancelled the consumer (e.g. the queue was deleted): start over on a new connection. */
+  readonly onCancelled: () => void;
+}
+
+/**
+ * What happens on each new AMQP connection: declare the shared queue, restore every leased
+ * binding at the broker and in the router, then consume into a fresh Router.
+ */
+export class SharedQueueConsumer {
+  private channel: Channel | undefined;
+  private router: Router | undefined;
+  private consumerTag: string | undefined;
+
+  constructor(private readonly opts: SharedQueueConsumerOptions) {}
+
+  async setup(model: ChannelModel): Promise<void> {
+    const { opts } = this;
+    const ch = await model.createChannel();
+    ch.on('error', (err: Error) => opts.logger.warn('consumer channel error', { error: err.message }));
+    await declareSharedQueue(ch, opts.queue, opts.logger);
+    opts.broker.attach(model);
+
+    const restored = await opts.broker.rebindAll(await this.leasedBindings());
+    opts.membership.restore(restored);
+    opts.logger.info('shared queue ready', { queue: opts.queue.name, bindings: restored.length });
+
+    await ch.prefetch(opts.prefetch);
+    const router = new Router({
+      channel: ch,
+      bindings: opts.active,
+      bus: opts.bus,
+      metrics: opts.metrics,
+      logger: opts.logger,
+      nextId: opts.nextId,
+    });
+    ch.on('close', () => router.abandon());
+    const { consumerTag } = await ch.consume(opts.queue.name, (msg) => {
+      if (msg) router.handle(msg);
+      else {
+        opts.logger.warn('RabbitMQ cancelled the consumer (was the queue deleted?)', {
+          queue: opts.queue.name,
+        });
+        opts.onCancelled();
+      }
+    });
+    this.channel = ch;
+    this.router = router;
+    this.consumerTag = consumerTag;
+  }
+
+  /** Stops consuming and waits for the messages already received to be published and acked. */
+  async stop(): Promise<void> {
+    const { channel, router, consumerTag } = this;
+    this.channel = this.router = this.consumerTag = undefined;
+    if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);
+    await router?.close();
+  }
+
+  private async leasedBindings(): Promise<Binding[]> {
+    try {
+      return (await this.opts.store.all()).map(parseBindingKey);
+    } catch (err) {
+      throw new Error(`could not read the leased bindings to restore them: ${errorText(err)}`, {
+        cause: err,
+      });
+    }
+  }
+}

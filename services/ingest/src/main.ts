@@ -1,0 +1,53 @@
+/**
+ * The ingest role (`npm run start:ingest`): consumes RabbitMQ, publishes frames on Redis, handles
+ * bind requests and reaps unused bindings.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
+import { createLogger, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import { redactAmqpUrl } from './amqp-url.js';
+import { loadIngestConfig } from './config.js';
+import { createIngest } from './ingest.js';
+import { RedisMembershipFeed } from './redis-membership.js';
+
+async function main(): Promise<void> {
+  const config = loadIngestConfig(process.env);
+  const redisUrl = config.redisUrl!; // loadIngestConfig requires it by default
+  const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
+  logger.info('starting', {
+    amqp: redactAmqpUrl(config.amqpUrl),
+    queue: config.queueName,
+    keyPrefix: config.keyPrefix,
+    bindingLeaseSeconds: config.bindingLeaseMs / 1000,
+  });
+
+  const drivers = createRedisDrivers({
+    url: redisUrl,
+    keyPrefix: config.keyPrefix,
+    bus: config.busDriver,
+    logger,
+  });
+  const membership = new RedisMembershipFeed({ url: redisUrl, keyPrefix: config.keyPrefix, logger });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  registerRedisGauge(registry, drivers);
+
+  const ingest = createIngest({ config, ...drivers, logger, registry, membership });
+  await ingest.start();
+  const redisConnected = () =>
+    drivers.bus.isConnected() && drivers.store.isConnected() && drivers.queue.isConnected();
+  const ops = await startOpsServer({
+    port: config.metricsPort,
+    registry,
+    checks: [{ name: 'redis', ok: redisConnected }, ...ingest.readiness()],
+  });
+  logger.info('ingest running', { metricsPort: ops.port });
+
+  stopOnSignals(logger, async () => {
+    await ingest.stop();
+    await ops.close();
+    await drivers.close();
+  });
+}
+
+runService('ingest', main);

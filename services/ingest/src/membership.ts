@@ -1,0 +1,179 @@
+import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
+import type { LeaseStore } from '@events-proxy/cluster';
+import type { Logger } from '@events-proxy/runtime';
+import type { ActiveBindings } from './active-bindings.js';
+import { errorText } from './amqp-connection.js';
+
+export interface MembershipChange {
+  readonly op: 'add' | 'remove';
+  /** A binding key (@events-proxy/protocol `bindingKey`). */
+  readonly key: string;
+}
+
+/**
+ * Tells the other ingest replicas which bindings this one added or removed at the broker, so the
+ * replica that consumes (single-active-consumer) routes for bindings another replica made.
+ * Implementations deliver only other replicas' changes to `onChange`.
+ */
+export interface MembershipFeed {
+  announce(change: MembershipChange): Promise<void>;
+  onChange(cb: (change: MembershipChange) => void): void;
+  close(): Promise<void>;
+}
+
+export interface MembershipOptions {
+  readonly store: LeaseStore;
+  readonly active: ActiveBindings;
+  readonly feed?: MembershipFeed;
+  readonly logger: Logger;
+  /** Full resync from the store, to heal lost notifications. */
+  readonly resyncMs: number;
+  /** Removes a binding from the broker (used for bindings the store no longer has). */
+  readonly unbind: (b: Binding) => Promise<void>;
+}
+
+/**
+ * Keeps the router's bindings equal to the lease store's, which is the source of truth: a local
+ * bind or reap updates them at once (before the bind job completes, so a message published after
+ * the client's `ready` is matched); other replicas' changes arrive on the feed; a periodic resync
+ * heals anything missed.
+ *
+ * Remaining window with several replicas: a peer's bind is announced before its job completes,
+ * but the announcement travels asynchronously, so the consuming replica may route a message
+ * published just after `ready` before it has heard of the binding, and that message is not
+ * delivered. The window is one pub/sub hop (about a Redis round trip), or up to one resync
+ * interval if the notification is lost. Single-node mode and a lone ingest have no such window.
+ *
+ * The resync adds what the store has at once, but removes a binding only when two resyncs in a row
+ * did not find it, since a binding is added here a moment before its lease is written. Such a
+ * binding is also removed from the broker, under its lock and only if still unleased: that
+ * cleans up after a bind whose lease write failed, or a re-bind after a reconnect that raced the
+ * reaper.
+ */
+export class Membership {
+  /** Keys held here but missing from the store at the last resync. */
+  private missing = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private resyncing: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly opts: MembershipOptions) {}
+
+  start(): void {
+    this.opts.feed?.onChange((change) => this.apply(change));
+    this.timer = setInterval(() => void this.resync(), this.opts.resyncMs);
+    this.timer.unref();
+  }
+
+  /** This ingest put the binding on the broker. */
+  async added(b: Binding): Promise<void> {
+    this.add(b);
+    await this.announce({ op: 'add', key: bindingKey(b) });
+  }
+
+  /** This ingest removed the binding from the broker. */
+  async removed(b: Binding): Promise<void> {
+    this.opts.active.remove(b);
+    await this.announce({ op: 'remove', key: bindingKey(b) });
+  }
+
+  /** Adds bindings known to be on the broker (after a reconnect's re-bind). */
+  restore(bindings: readonly Binding[]): void {
+    for (const b of bindings) this.add(b);
+  }
+
+  resync(): Promise<void> {
+    this.resyncing ??= this.resyncFromStore()
+      .catch((err: unknown) => this.opts.logger.warn('binding resync failed', { error: errorText(err) }))
+      .finally(() => (this.resyncing = undefined));
+    return this.resyncing;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.resyncing;
+    await Promise.all(this.inFlight);
+    await this.opts.feed?.close();
+  }
+
+  private add(b: Binding): void {
+    this.opts.active.add(b);
+    this.missing.delete(bindingKey(b));
+  }
+
+  private apply(change: MembershipChange): void {
+    let binding: Binding;
+    try {
+      binding = parseBindingKey(change.key);
+    } catch {
+      this.opts.logger.warn('ignored a malformed membership change', { key: change.key });
+      return;
+    }
+    if (change.op === 'add') this.add(binding);
+    else this.track(this.applyRemoval(change.key, binding));
+  }
+
+  /**
+   * A peer's removal may arrive after this replica has bound the binding again (the two messages
+   * travel on different connections): drop it only if, under its lock, it is not leased.
+   */
+  private async applyRemoval(key: string, binding: Binding): Promise<void> {
+    try {
+      await this.opts.store.withLock(key, async () => {
+        const [leased] = await this.opts.store.renewIfLeased([key], 0);
+        if (!leased) this.opts.active.remove(binding);
+      });
+    } catch (err) {
+      this.opts.logger.warn('could not apply a peer removal; the next resync will', {
+        ...binding,
+        error: errorText(err),
+      });
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  private async announce(change: MembershipChange): Promise<void> {
+    if (!this.opts.feed) return;
+    try {
+      await this.opts.feed.announce(change);
+    } catch (err) {
+      // Peers catch up at their next resync.
+      this.opts.logger.warn('could not announce a binding change', { ...change, error: errorText(err) });
+    }
+  }
+
+  private async resyncFromStore(): Promise<void> {
+    const { store, active } = this.opts;
+    const leased = new Set(await store.all());
+    for (const key of leased) if (!active.has(parseBindingKey(key))) this.add(parseBindingKey(key));
+    const stillMissing = new Set<string>();
+    const stale: string[] = [];
+    for (const key of active.keys()) {
+      if (leased.has(key)) continue;
+      if (this.missing.has(key)) stale.push(key);
+      else stillMissing.add(key);
+    }
+    this.missing = stillMissing;
+    for (const key of stale) await this.dropStale(key);
+  }
+
+  private async dropStale(key: string): Promise<void> {
+    const binding = parseBindingKey(key);
+    try {
+      const removed = await this.opts.store.withLock(key, async () => {
+        const [leased] = await this.opts.store.renewIfLeased([key], 0);
+        if (leased) return false; // bound again meanwhile
+        await this.opts.unbind(binding);
+        return this.opts.active.remove(binding);
+      });
+      if (removed) this.opts.logger.info('removed a binding the lease store no longer has', { ...binding });
+    } catch (err) {
+      this.missing.add(key); // retried at the next resync
+      this.opts.logger.warn('could not remove a stale binding', { ...binding, error: errorText(err) });
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface IngestMetrics {
+  readonly consumed: Counter;
+  readonly framesPublished: Counter;
+  readonly unmatched: Counter;
+  readonly bindRequests: Counter<'result'>;
+  readonly publishFailures: Counter;
+  readonly publishSeconds: Histogram;
+  readonly reaped: Counter;
+  readonly amqpConnects: Counter;
+}
+
+export interface IngestMetricSources {
+  /** Bindings the router delivers for. */
+  readonly bindings: () => number;
+  readonly amqpConnected: () => boolean;
+}
+
+/**
+ * The ingest role's metrics (DESIGN.md §6). Default process metrics and events_redis_connected are
+ * registered by the composition root, once per process.
+ */
+export function createIngestMetrics(registry: Registry, sources: IngestMetricSources): IngestMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'events_ingest_bindings',
+    help: 'Bindings (exchange, routing-key pattern) on the shared queue that the router delivers for.',
+    registers,
+    collect() {
+      this.set(sources.bindings());
+    },
+  });
+  new Gauge({
+    name: 'events_amqp_connected',
+    help: '1 while the connection to RabbitMQ is up and the shared queue is being consumed, else 0.',
+    registers,
+    collect() {
+      this.set(sources.amqpConnected() ? 1 : 0);
+    },
+  });
+  return {
+    consumed: new Counter({
+      name: 'events_ingest_messages_consumed_total',
+      help: 'Messages consumed from the shared queue.',
+      registers,
+    }),
+    framesPublished: new Counter({
+      name: 'events_ingest_frames_published_total',
+      help: 'Message frames published on the bus (one per matching binding channel).',
+      registers,
+    }),
+    unmatched: new Counter({
+      name: 'events_ingest_messages_unmatched_total',
+      help: 'Messages that matched no active binding (acked and dropped).',
+      registers,
+    }),
+    bindRequests: new Counter({
+      name: 'events_ingest_bind_requests_total',
+      help: 'Bind requests handled by this ingest, by result (ok, error).',
+      labelNames: ['result'],
+      registers,
+    }),
+    publishFailures: new Counter({
+      name: 'events_ingest_publish_failures_total',
+      help: 'Failed bus publishes; their messages were returned to the queue for redelivery.',
+      registers,
+    }),
+    publishSeconds: new Histogram({
+      name: 'events_ingest_publish_seconds',
+      help: 'Time to publish one batch of frames on the bus.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    reaped: new Counter({
+      name: 'events_ingest_bindings_reaped_total',
+      help: 'Bindings removed from the broker because no client held them any more.',
+      registers,
+    }),
+    amqpConnects: new Counter({
+      name: 'events_amqp_connects_total',
+      help: 'Successful connections to RabbitMQ (the first one and every reconnect).',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,143 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { ccKeysOf, encodeEnvelope, renderMessageFrame } from '@events-proxy/protocol';
+import type { Bus, BusMessage } from '@events-proxy/cluster';
+import type { Logger } from '@events-proxy/runtime';
+import type { ActiveBindings } from './active-bindings.js';
+import { errorText } from './amqp-connection.js';
+import type { IngestMetrics } from './metrics.js';
+
+export interface RouterOptions {
+  /** The channel the deliveries come from (acks and nacks go back on it). */
+  readonly channel: Channel;
+  readonly bindings: ActiveBindings;
+  readonly bus: Bus;
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+  /** A process-unique id for each routed message (the envelope id). */
+  readonly nextId: () => string;
+  /** How long to wait after a failed publish before returning the messages to the queue. */
+  readonly retryDelayMs?: number;
+}
+
+/**
+ * The hot path, one per consumer channel: match each delivery against the active bindings, render
+ * its frame and envelope once, and publish them on the bus, then ack.
+ *
+ * Deliveries are routed as they arrive but published in batches: everything that arrives while
+ * the previous publish is in flight (or within the same tick) goes out in one bus round trip, and
+ * one ack with `allUpTo` settles the whole batch. Only one publish is in flight at a time, so
+ * order holds; a failed publish returns every unacked message to the queue (in order) after a
+ * short delay instead of publishing later ones ahead of them.
+ */
+export class Router {
+  private batch: BusMessage[] = [];
+  /** The newest delivery not yet settled; acking it with allUpTo settles all before it. */
+  private newest: ConsumeMessage | undefined;
+  private consumed = 0;
+  private unmatched = 0;
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: RouterOptions) {}
+
+  handle(msg: ConsumeMessage): void {
+    if (this.closed) return;
+    const receivedAt = Date.now();
+    this.consumed++;
+    try {
+      this.route(msg, receivedAt);
+    } catch (err) {
+      // Never reached with well-formed inputs; a bad message must not stop the consumer.
+      this.unmatched++;
+      this.opts.logger.error('could not route a message', {
+        exchange: msg.fields.exchange,
+        error: errorText(err),
+      });
+    }
+    this.newest = msg;
+    this.running ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.drain())
+      .finally(() => (this.running = undefined));
+  }
+
+  /** Stops routing; resolves once the publish in flight (if any) has finished and been acked. */
+  async close(): Promise<void> {
+    await this.running;
+    this.closed = true;
+  }
+
+  /** The channel is gone: unacked deliveries return to the queue by themselves. */
+  abandon(): void {
+    this.closed = true;
+    this.batch = [];
+    this.newest = undefined;
+  }
+
+  private route(msg: ConsumeMessage, receivedAt: number): void {
+    const { exchange, routingKey, redelivered } = msg.fields;
+    if (!exchange) {
+      this.unmatched++;
+      this.opts.logger.debug('message without a source exchange ignored', { routingKey });
+      return;
+    }
+    const cc = ccKeysOf(msg.properties.headers?.CC);
+    const channels = this.opts.bindings.channelsFor(exchange, routingKey, cc);
+    if (channels.length === 0) {
+      this.unmatched++;
+      return;
+    }
+    const frame = renderMessageFrame({ exchange, routingKey, redelivered, cc, body: msg.content });
+    const envelope = encodeEnvelope(this.opts.nextId(), receivedAt, frame);
+    for (const channel of channels) this.batch.push({ channel, envelope });
+  }
+
+  private async drain(): Promise<void> {
+    const { metrics } = this.opts;
+    while (this.newest && !this.closed) {
+      const upTo = this.newest;
+      const messages = this.batch;
+      metrics.consumed.inc(this.consumed);
+      if (this.unmatched > 0) metrics.unmatched.inc(this.unmatched);
+      this.batch = [];
+      this.newest = undefined;
+      this.consumed = this.unmatched = 0;
+      if (messages.length > 0) {
+        const endTimer = metrics.publishSeconds.startTimer();
+        try {
+          await this.opts.bus.publish(messages);
+        } catch (err) {
+          await this.requeueAfterFailure(err, upTo);
+          continue;
+        }
+        endTimer();
+        metrics.framesPublished.inc(messages.length);
+      }
+      this.settle(() => this.opts.channel.ack(upTo, true));
+    }
+  }
+
+  private async requeueAfterFailure(err: unknown, failed: ConsumeMessage): Promise<void> {
+    const delay = this.opts.retryDelayMs ?? 1000;
+    this.opts.metrics.publishFailures.inc();
+    this.opts.logger.warn('could not publish to the bus; returning the messages to the queue', {
+      error: errorText(err),
+      retryInMs: delay,
+    });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    // Everything delivered since goes back too, so nothing overtakes the failed batch.
+    const upTo = this.newest ?? failed;
+    this.batch = [];
+    this.newest = undefined;
+    this.settle(() => this.opts.channel.nack(upTo, true, true));
+  }
+
+  private settle(op: () => void): void {
+    if (this.closed) return;
+    try {
+      op();
+    } catch (err) {
+      // The channel closed meanwhile: the broker redelivers the unacked messages.
+      this.opts.logger.debug('could not settle deliveries on a closed channel', { error: errorText(err) });
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/** Keeping the router's bindings equal to the lease store, across replicas. */
+import { expect } from 'chai';
+import { MemoryLeaseStore } from '@events-proxy/cluster';
+import { bindingKey, type Binding } from '@events-proxy/protocol';
+import {
+  ActiveBindings,
+  Membership,
+  RedisMembershipFeed,
+  type MembershipChange,
+  type MembershipFeed,
+} from '@events-proxy/ingest';
+import { REDIS_URL, needRedis } from '../support/services.js';
+import { waitUntil } from '../support/wait.js';
+import { captureLogger, randomName } from './support.js';
+
+class FakeFeed implements MembershipFeed {
+  readonly sent: MembershipChange[] = [];
+  private cb: (c: MembershipChange) => void = () => undefined;
+  async announce(change: MembershipChange): Promise<void> {
+    this.sent.push(change);
+  }
+  onChange(cb: (c: MembershipChange) => void): void {
+    this.cb = cb;
+  }
+  deliver(change: MembershipChange): void {
+    this.cb(change);
+  }
+  async close(): Promise<void> {}
+}
+
+const a: Binding = { exchange: 'exchange/a', routingKeyPattern: 'a.#' };
+const b: Binding = { exchange: 'exchange/b', routingKeyPattern: 'b.*' };
+
+describe('ingest: membership', () => {
+  let store: MemoryLeaseStore;
+  let active: ActiveBindings;
+  let feed: FakeFeed;
+  let unbound: Binding[];
+  let membership: Membership;
+
+  beforeEach(() => {
+    store = new MemoryLeaseStore();
+    active = new ActiveBindings('test:');
+    feed = new FakeFeed();
+    unbound = [];
+    membership = new Membership({
+      store,
+      active,
+      feed,
+      logger: captureLogger().logger,
+      resyncMs: 60_000, // resyncs are driven by hand here
+      unbind: async (x) => {
+        unbound.push(x);
+      },
+    });
+    membership.start();
+  });
+
+  afterEach(() => membership.stop());
+
+  it('routes for a local bind at once and announces it; a local removal likewise', async () => {
+    await membership.added(a);
+    expect(active.channelsFor('exchange/a', 'a.x', [])).to.deep.equal(['test:msg:' + bindingKey(a)]);
+    await membership.removed(a);
+    expect(active.size).to.equal(0);
+    expect(feed.sent).to.deep.equal([
+      { op: 'add', key: bindingKey(a) },
+      { op: 'remove', key: bindingKey(a) },
+    ]);
+  });
+
+  it("applies other replicas' changes", async () => {
+    feed.deliver({ op: 'add', key: bindingKey(b) });
+    expect(active.has(b)).to.equal(true);
+    feed.deliver({ op: 'remove', key: bindingKey(b) });
+    await membership.stop(); // waits for the removal's lease check
+    expect(active.has(b)).to.equal(false);
+    feed.deliver({ op: 'add', key: 'not a key' }); // ignored, logged
+    expect(active.size).to.equal(0);
+  });
+
+  it("ignores a peer's late removal of a binding that is leased again", async () => {
+    await membership.added(b);
+    await store.lease(bindingKey(b), 60_000); // this replica's bind job finished
+    feed.deliver({ op: 'remove', key: bindingKey(b) }); // from the peer's earlier reap
+    await membership.stop();
+    expect(active.has(b)).to.equal(true);
+  });
+
+  it('a resync adds what the store has at once', async () => {
+    await store.lease(bindingKey(a), 60_000);
+    await membership.resync();
+    expect(active.has(a)).to.equal(true);
+  });
+
+  it('a resync removes (and unbinds) a binding only when two resyncs in a row miss it', async () => {
+    await membership.added(a); // bound here, but its lease write never happened
+    await membership.resync();
+    expect(active.has(a)).to.equal(true);
+    expect(unbound).to.deep.equal([]);
+    await membership.resync();
+    expect(active.has(a)).to.equal(false);
+    expect(unbound).to.deep.equal([a]);
+  });
+
+  it('a binding leased between the two resyncs stays', async () => {
+    await membership.added(a);
+    await membership.resync();
+    await store.lease(bindingKey(a), 60_000);
+    await membership.resync();
+    await membership.resync();
+    expect(active.has(a)).to.equal(true);
+    expect(unbound).to.deep.equal([]);
+  });
+
+  it('a binding added again after the first miss starts over', async () => {
+    feed.deliver({ op: 'add', key: bindingKey(b) });
+    await membership.resync();
+    await membership.added(b); // e.g. re-bound by this replica, lease not yet written
+    await membership.resync();
+    expect(active.has(b)).to.equal(true);
+  });
+});
+
+describe('ingest: redis membership feed', () => {
+  const feeds: RedisMembershipFeed[] = [];
+
+  before(async () => {
+    await needRedis();
+  });
+
+  after(async () => {
+    await Promise.all(feeds.map((f) => f.close()));
+  });
+
+  it("hands each replica the others' changes, not its own", async () => {
+    const keyPrefix = `test-${randomName()}:`;
+    const logger = captureLogger().logger;
+    const one = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix, logger });
+    const two = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix, logger });
+    const other = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix: `${keyPrefix}other:`, logger });
+    feeds.push(one, two, other);
+    const got: Record<string, MembershipChange[]> = { one: [], two: [], other: [] };
+    one.onChange((c) => got.one!.push(c));
+    two.onChange((c) => got.two!.push(c));
+    other.onChange((c) => got.other!.push(c));
+
+    // Subscribing is asynchronous: announce until the peer hears one.
+    await waitUntil(
+      async () => {
+        await one.announce({ op: 'add', key: bindingKey(a) });
+        return got.two!.length > 0;
+      },
+      'the peer to hear an announcement',
+      5000,
+    );
+    await one.announce({ op: 'remove', key: bindingKey(a) });
+    await waitUntil(() => got.two!.some((c) => c.op === 'remove'), 'the removal', 5000);
+    expect(got.two!.every((c) => c.key === bindingKey(a))).to.equal(true);
+    expect(got.one).to.deep.equal([]);
+    expect(got.other).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,94 @@
+/**
+ * A RabbitMQ restart under a running ingest, on a private node (never the machine's broker): the
+ * ingest says what it waits for, reconnects, its bindings are in place and messages flow again.
+ */
+import { expect } from 'chai';
+import amqp from 'amqplib';
+import { BindError, names, type Binding } from '@events-proxy/protocol';
+import { waitUntil } from '../support/wait.js';
+import { PrivateRabbit } from './private-rabbit.js';
+import { isReady, metricValue, randomName, startIngest, type IngestFixture } from './support.js';
+
+async function publishOnce(url: string, exchange: string, routingKey: string, body: unknown): Promise<void> {
+  const conn = await amqp.connect(url);
+  try {
+    const ch = await conn.createConfirmChannel();
+    ch.publish(exchange, routingKey, Buffer.from(JSON.stringify(body)));
+    await ch.waitForConfirms();
+  } finally {
+    await conn.close();
+  }
+}
+
+describe('ingest: reconnect to a restarted RabbitMQ', function () {
+  this.timeout(40_000);
+  let rabbit: PrivateRabbit;
+  let f: IngestFixture | undefined;
+  let sampler: NodeJS.Timeout | undefined;
+
+  before(async function () {
+    this.timeout(40_000);
+    rabbit = await PrivateRabbit.create();
+    await rabbit.start();
+  });
+
+  after(async function () {
+    this.timeout(30_000);
+    clearInterval(sampler);
+    await f?.stop();
+    await rabbit?.destroy();
+  });
+
+  it('reconnects, keeps its bindings, routes again, and events_amqp_connected goes 1 → 0 → 1', async () => {
+    const exchange = `exchange/test/ingest/${randomName()}`;
+    const conn = await amqp.connect(rabbit.url);
+    await (await conn.createChannel()).assertExchange(exchange, 'topic', { durable: true });
+    await conn.close();
+
+    f = await startIngest({ AMQP_URL: rabbit.url }, { reconnect: { initialDelayMs: 250, maxDelayMs: 1000 } });
+    const fixture = f;
+    await waitUntil(() => isReady(fixture), 'the first connection', 10_000);
+    const b: Binding = { exchange, routingKeyPattern: 'restart.#' };
+    await fixture.queue.request(b, 5000);
+    const channel = names(fixture.config.keyPrefix).channel(b);
+    const routed = () => fixture.bus.messages.filter((m) => m.channel === channel).length;
+    await publishOnce(rabbit.url, exchange, 'restart.before', { n: 1 });
+    await waitUntil(() => routed() === 1, 'the message before the restart', 5000);
+
+    const seen: number[] = [];
+    sampler = setInterval(() => {
+      void metricValue(fixture.registry, 'events_amqp_connected').then((v) => {
+        if (seen.at(-1) !== v) seen.push(v);
+      });
+    }, 20);
+    await waitUntil(() => seen.length > 0, 'a first sample', 2000);
+
+    await rabbit.stop();
+    await waitUntil(() => !isReady(fixture), 'the ingest to notice the outage', 10_000);
+    await waitUntil(
+      () =>
+        fixture.logs.some((l) =>
+          l.msg.startsWith(`waiting for RabbitMQ at amqp://127.0.0.1:${rabbit.port}/: `),
+        ),
+      'a log line saying what it waits for',
+      5000,
+    );
+    const err: unknown = await fixture.queue.request({ exchange, routingKeyPattern: 'during.#' }, 5000).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(BindError);
+    expect((err as BindError).code).to.equal('BrokerUnavailable');
+
+    await rabbit.start();
+    await waitUntil(() => isReady(fixture), 'the ingest to reconnect', 15_000);
+    await waitUntil(() => seen.at(-1) === 1, 'the gauge to read 1 again', 2000);
+    clearInterval(sampler);
+    expect(seen).to.deep.equal([1, 0, 1]);
+
+    expect(await rabbit.bindings(exchange, fixture.config.queueName)).to.deep.equal(['restart.#']);
+    await publishOnce(rabbit.url, exchange, 'restart.after', { n: 2 });
+    await waitUntil(() => routed() === 2, 'the message after the restart', 5000);
+    expect(await metricValue(fixture.registry, 'events_amqp_connects_total')).to.equal(2);
+  });
+});
