@@ -1,0 +1,65 @@
+import { EnvReader, readCommonConfig, type CommonConfig } from '@events-proxy/runtime';
+
+export interface EdgeConfig extends CommonConfig {
+  /** HTTP port of the client-facing server. */
+  readonly port: number;
+  /** A `ping` event goes to every ready connection this often. */
+  readonly pingIntervalSeconds: number;
+  /** A ready connection with no `message` for this long is closed; 0 turns it off. */
+  readonly idleTimeoutSeconds: number;
+  readonly maxBindingsPerConnection: number;
+  /** Open streams beyond this are answered 503. */
+  readonly maxConnections: number;
+  /** Exchange name prefixes a client may bind to; empty allows every exchange. */
+  readonly allowedExchangePrefixes: readonly string[];
+  /** `*` (any origin), or the origins echoed back in Access-Control-Allow-Origin. */
+  readonly corsOrigins: readonly string[];
+  /** How long a connection waits for its bindings to be put in place before it gets `error`. */
+  readonly bindTimeoutMs: number;
+  /** A client whose unsent bytes would pass this is closed as too slow. */
+  readonly maxBufferedBytes: number;
+  /** On shutdown, open streams are closed spread over this long. */
+  readonly drainMs: number;
+}
+
+/** Reads the edge role's configuration; throws a ConfigError listing every problem at once. */
+export function loadEdgeConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { requireRedis?: boolean } = {},
+): EdgeConfig {
+  const reader = new EnvReader(env);
+  const config = readEdgeConfig(reader, opts.requireRedis !== false);
+  reader.done();
+  return config;
+}
+
+function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
+  const common = readCommonConfig(env);
+  if (requireRedis && common.redisUrl === undefined) {
+    env.problem('REDIS_URL is required by the edge role (e.g. redis://localhost:6379)');
+  }
+  const corsOrigins = env.list('CORS_ORIGINS', ['*']);
+  if (corsOrigins.length === 0) {
+    env.problem('CORS_ORIGINS is set but empty: give `*` or a comma list of origins');
+  }
+  return {
+    ...common,
+    port: env.int('PORT', 8080, 0, 65_535),
+    pingIntervalSeconds: env.int('PING_INTERVAL_SECONDS', 20, 1, 3_600),
+    idleTimeoutSeconds: env.int('IDLE_TIMEOUT_SECONDS', 0, 0, 86_400),
+    maxBindingsPerConnection: env.int('MAX_BINDINGS_PER_CONNECTION', 50, 1, 10_000),
+    maxConnections: env.int('MAX_CONNECTIONS', 10_000, 1),
+    allowedExchangePrefixes: env.list('ALLOWED_EXCHANGE_PREFIXES', ['exchange/']),
+    corsOrigins: corsOrigins.includes('*') ? ['*'] : corsOrigins,
+    bindTimeoutMs: env.seconds('BIND_TIMEOUT_SECONDS', 10, 0.001, 3_600),
+    maxBufferedBytes: env.int('MAX_BUFFERED_BYTES', 1024 * 1024, 1),
+    drainMs: env.seconds('DRAIN_SECONDS', 5, 0, 3_600),
+  };
+}
+
+/** Every environment variable the edge role reads, taken from the reader so it cannot drift. */
+export const ENV_NAMES: readonly string[] = (() => {
+  const reader = new EnvReader({});
+  readEdgeConfig(reader, true);
+  return Object.freeze([...reader.names]);
+})();

@@ -1,0 +1,184 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Registry } from 'prom-client';
+import { EdgeBindings, type BindQueue, type Bus, type LeaseStore } from '@events-proxy/cluster';
+import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
+import { createApp } from './app.js';
+import type { EdgeConfig } from './config.js';
+import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
+import { errorEvent } from './connection.js';
+import { Connections } from './connections.js';
+import { Hub } from './hub.js';
+import { createEdgeMetrics } from './metrics.js';
+import { Ticker } from './tickers.js';
+
+export interface EdgeDeps {
+  readonly config: EdgeConfig;
+  readonly bus: Bus;
+  readonly store: LeaseStore;
+  readonly queue: BindQueue;
+  readonly logger: Logger;
+  readonly registry: Registry;
+}
+
+/** What the edge holds now (for diagnostics and tests). */
+export interface EdgeStats {
+  /** Open streams, binding or ready. */
+  readonly connections: number;
+  readonly busSubscriptions: number;
+  /** Distinct bindings some local connection holds (and whose leases this edge renews). */
+  readonly heldBindings: number;
+}
+
+export interface Edge {
+  /** Starts serving clients; port 0 picks a free one. Defaults to PORT. */
+  listen(port?: number): Promise<{ port: number }>;
+  /**
+   * Graceful stop: newcomers get 503 and readiness turns false at once; open streams are closed
+   * with an `error` event spread over DRAIN_SECONDS; then the server stops listening.
+   */
+  drain(): Promise<void>;
+  /** Immediate stop: closes whatever is still open and stops the timers. Does not close the drivers. */
+  close(): Promise<void>;
+  readiness(): ReadinessCheck[];
+  stats(): EdgeStats;
+}
+
+/** Batches a drain closes streams in, at most ten per second: clients do not all reconnect at once. */
+const DRAIN_STEP_MS = 100;
+
+/** The edge role, with every dependency injected (main.ts and single-node mode compose it). */
+export function createEdge(deps: EdgeDeps): Edge {
+  const { config, bus, store, queue, logger } = deps;
+  let draining = false;
+  let drained: Promise<void> | undefined;
+
+  const bindings = new EdgeBindings({
+    store,
+    queue,
+    leaseMs: config.bindingLeaseMs,
+    onRenewError: (err) => logger.warn('lease renewal failed', { error: err }),
+  });
+  const metrics = createEdgeMetrics(deps.registry, {
+    connections: () => connections.size,
+    busSubscriptions: () => hub.subscriptions,
+  });
+  const hub = new Hub(
+    bus,
+    {
+      delivered(count, frameBytes, lagSeconds) {
+        metrics.messagesSent.inc(count);
+        metrics.bytesSent.inc(count * frameBytes);
+        metrics.deliveryLagSeconds.observe(lagSeconds);
+      },
+    },
+    logger,
+  );
+  const ticker = new Ticker({
+    pingIntervalSeconds: config.pingIntervalSeconds,
+    idleTimeoutSeconds: config.idleTimeoutSeconds,
+    onPings: (count, frameBytes) => metrics.bytesSent.inc(count * frameBytes),
+  });
+  const connections = new Connections({
+    hub,
+    bindings,
+    ticker,
+    metrics,
+    logger,
+    maxBufferedBytes: config.maxBufferedBytes,
+  });
+  const app = createApp({
+    corsOrigins: config.corsOrigins,
+    connect: createConnectHandler({
+      config,
+      connections,
+      bindings,
+      metrics,
+      logger,
+      isDraining: () => draining,
+    }),
+    uptimeSeconds: () => process.uptime(),
+  });
+  const server = http.createServer({ noDelay: true }, app);
+  const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE);
+
+  bindings.start();
+  ticker.start();
+
+  const stopServer = async (graceMs: number): Promise<void> => {
+    if (!server.listening) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Ended streams still flushing to a slow reader get a moment, then are cut.
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(cut);
+  };
+
+  const stopTimers = (): void => {
+    ticker.stop();
+    bindings.stop();
+  };
+
+  const closeStreamsSpread = async (): Promise<void> => {
+    const open = connections.list();
+    const steps = Math.max(1, Math.min(open.length, Math.floor(config.drainMs / DRAIN_STEP_MS)));
+    const perStep = Math.ceil(open.length / steps);
+    const pause = config.drainMs / steps;
+    logger.info('draining', { connections: open.length, drainSeconds: config.drainMs / 1000 });
+    for (let i = 0; i < open.length; i += perStep) {
+      for (const conn of open.slice(i, i + perStep)) conn.close('shutdown', shutdownError);
+      if (i + perStep < open.length) await sleep(pause);
+    }
+  };
+
+  return {
+    listen(port = config.port) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, () => {
+          server.off('error', reject);
+          const actual = (server.address() as AddressInfo).port;
+          logger.info('edge listening', { port: actual });
+          resolve({ port: actual });
+        });
+      });
+    },
+
+    drain() {
+      draining = true;
+      drained ??= (async () => {
+        await closeStreamsSpread();
+        await stopServer(1000);
+        stopTimers();
+        await hub.settled();
+        logger.info('drained');
+      })();
+      return drained;
+    },
+
+    async close() {
+      draining = true;
+      stopTimers();
+      for (const conn of connections.list()) conn.close('shutdown', shutdownError);
+      await stopServer(0);
+      await hub.settled();
+    },
+
+    readiness() {
+      return [
+        { name: 'redis', ok: () => bus.isConnected() && store.isConnected() && queue.isConnected() },
+        { name: 'draining', ok: () => !draining },
+      ];
+    },
+
+    stats() {
+      return {
+        connections: connections.size,
+        busSubscriptions: hub.subscriptions,
+        heldBindings: bindings.heldCount,
+      };
+    },
+  };
+}

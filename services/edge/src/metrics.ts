@@ -1,0 +1,119 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Why a connection never became a live stream. */
+export const REJECT_REASONS = [
+  'max_connections',
+  'draining',
+  'bad_request',
+  'bindings',
+  'bind_failed',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/**
+ * Why the server ended a stream (always with an `error` event first). `limit`: the bindings value
+ * broke the input rules or limits; `error`: a binding could not be put in place, or the bus failed.
+ */
+export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit'] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+export interface EdgeMetrics {
+  /** Connections that reached `ready`. */
+  readonly connectionsTotal: Counter;
+  readonly rejected: Counter<'reason'>;
+  readonly closes: Counter<'reason'>;
+  readonly idleClosures: Counter;
+  /** Streams the client ended (not counted as closes). */
+  readonly disconnects: Counter;
+  readonly messagesSent: Counter;
+  readonly bytesSent: Counter;
+  readonly deliveryLagSeconds: Histogram;
+  readonly readySeconds: Histogram;
+}
+
+export interface EdgeMetricSources {
+  /** Open SSE streams, binding or ready. */
+  readonly connections: () => number;
+  /** Channels this edge is subscribed to on the bus. */
+  readonly busSubscriptions: () => number;
+}
+
+/**
+ * The edge role's metrics (DESIGN.md §6). Default process metrics and events_redis_connected are
+ * registered by the composition root, once per process. Label values are fixed sets, never
+ * exchange names or addresses.
+ */
+export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources): EdgeMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'events_edge_connections',
+    help: 'Open SSE streams (including those still waiting for their bindings).',
+    registers,
+    collect() {
+      this.set(sources.connections());
+    },
+  });
+  new Gauge({
+    name: 'events_edge_bus_subscriptions',
+    help: 'Bus channels (one per distinct binding among local clients) this edge is subscribed to.',
+    registers,
+    collect() {
+      this.set(sources.busSubscriptions());
+    },
+  });
+  const rejected = new Counter({
+    name: 'events_edge_connections_rejected_total',
+    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), bind_failed (a binding could not be put in place).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const closes = new Counter({
+    name: 'events_edge_closes_total',
+    help: 'Streams ended by the server with an error event, by reason: idle, slow, error, shutdown, limit.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  for (const reason of CLOSE_REASONS) closes.inc({ reason }, 0);
+  return {
+    connectionsTotal: new Counter({
+      name: 'events_edge_connections_total',
+      help: 'Connections accepted (that reached `ready`).',
+      registers,
+    }),
+    rejected,
+    closes,
+    idleClosures: new Counter({
+      name: 'events_edge_idle_closures_total',
+      help: 'Streams closed because no message arrived for IDLE_TIMEOUT_SECONDS.',
+      registers,
+    }),
+    disconnects: new Counter({
+      name: 'events_edge_disconnects_total',
+      help: 'Streams ended by the client.',
+      registers,
+    }),
+    messagesSent: new Counter({
+      name: 'events_edge_messages_sent_total',
+      help: '`message` events written to clients.',
+      registers,
+    }),
+    bytesSent: new Counter({
+      name: 'events_edge_bytes_sent_total',
+      help: 'Bytes of SSE events written to clients (message, ping, ready and error frames).',
+      registers,
+    }),
+    deliveryLagSeconds: new Histogram({
+      name: 'events_edge_delivery_lag_seconds',
+      help: 'From the ingest receiving a message to this edge writing it to its clients (once per message per edge).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    readySeconds: new Histogram({
+      name: 'events_edge_ready_seconds',
+      help: 'From a connect request to its `ready` event.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { ConfigError } from '@events-proxy/runtime';
+import { ENV_NAMES, loadEdgeConfig } from '@events-proxy/edge';
+
+const REDIS = { REDIS_URL: 'redis://127.0.0.1:6379' };
+
+describe('edge: config', () => {
+  it('has the documented defaults', () => {
+    const c = loadEdgeConfig(REDIS);
+    expect(c).to.deep.include({
+      port: 8080,
+      pingIntervalSeconds: 20,
+      idleTimeoutSeconds: 0,
+      maxBindingsPerConnection: 50,
+      maxConnections: 10_000,
+      bindTimeoutMs: 10_000,
+      maxBufferedBytes: 1024 * 1024,
+      drainMs: 5_000,
+      redisUrl: 'redis://127.0.0.1:6379',
+      busDriver: 'redis',
+      bindingLeaseMs: 60_000,
+      metricsPort: 9090,
+      logLevel: 'info',
+    });
+    expect(c.allowedExchangePrefixes).to.deep.equal(['exchange/']);
+    expect(c.corsOrigins).to.deep.equal(['*']);
+  });
+
+  it('reads every variable', () => {
+    const c = loadEdgeConfig({
+      ...REDIS,
+      PORT: '9000',
+      PING_INTERVAL_SECONDS: '3',
+      IDLE_TIMEOUT_SECONDS: '20',
+      MAX_BINDINGS_PER_CONNECTION: '5',
+      MAX_CONNECTIONS: '7',
+      ALLOWED_EXCHANGE_PREFIXES: 'exchange/taskcluster-, exchange/other/',
+      CORS_ORIGINS: 'https://a.example, https://b.example',
+      BIND_TIMEOUT_SECONDS: '2.5',
+      MAX_BUFFERED_BYTES: '4096',
+      DRAIN_SECONDS: '0',
+      KEY_PREFIX: 'x:',
+      BUS_DRIVER: 'redis-sharded',
+    });
+    expect(c).to.deep.include({
+      port: 9000,
+      pingIntervalSeconds: 3,
+      idleTimeoutSeconds: 20,
+      maxBindingsPerConnection: 5,
+      maxConnections: 7,
+      bindTimeoutMs: 2_500,
+      maxBufferedBytes: 4096,
+      drainMs: 0,
+      keyPrefix: 'x:',
+      busDriver: 'redis-sharded',
+    });
+    expect(c.allowedExchangePrefixes).to.deep.equal(['exchange/taskcluster-', 'exchange/other/']);
+    expect(c.corsOrigins).to.deep.equal(['https://a.example', 'https://b.example']);
+  });
+
+  it('allows every exchange when ALLOWED_EXCHANGE_PREFIXES is set but empty', () => {
+    expect(loadEdgeConfig({ ...REDIS, ALLOWED_EXCHANGE_PREFIXES: '' }).allowedExchangePrefixes).to.deep.equal(
+      [],
+    );
+  });
+
+  it('treats a CORS list containing * as any origin', () => {
+    expect(loadEdgeConfig({ ...REDIS, CORS_ORIGINS: 'https://a.example,*' }).corsOrigins).to.deep.equal([
+      '*',
+    ]);
+  });
+
+  it('requires REDIS_URL unless told not to', () => {
+    expect(() => loadEdgeConfig({})).to.throw(ConfigError, /REDIS_URL is required/);
+    expect(loadEdgeConfig({}, { requireRedis: false }).redisUrl).to.equal(undefined);
+  });
+
+  it('reports every bad variable at once', () => {
+    try {
+      loadEdgeConfig({
+        ...REDIS,
+        PORT: 'http',
+        PING_INTERVAL_SECONDS: '0',
+        MAX_CONNECTIONS: '-1',
+        MAX_BUFFERED_BYTES: '1.5',
+        CORS_ORIGINS: ' ',
+        BIND_TIMEOUT_SECONDS: 'soon',
+      });
+      expect.fail('expected a ConfigError');
+    } catch (err) {
+      expect(err).to.be.instanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const name of [
+        'PORT',
+        'PING_INTERVAL_SECONDS',
+        'MAX_CONNECTIONS',
+        'MAX_BUFFERED_BYTES',
+        'CORS_ORIGINS',
+        'BIND_TIMEOUT_SECONDS',
+      ]) {
+        expect(problems).to.include(name);
+      }
+    }
+  });
+
+  it('lists exactly the variables it reads', () => {
+    expect([...ENV_NAMES].sort()).to.deep.equal(
+      [
+        'REDIS_URL',
+        'BUS_DRIVER',
+        'KEY_PREFIX',
+        'BINDING_LEASE_SECONDS',
+        'METRICS_PORT',
+        'LOG_LEVEL',
+        'PORT',
+        'PING_INTERVAL_SECONDS',
+        'IDLE_TIMEOUT_SECONDS',
+        'MAX_BINDINGS_PER_CONNECTION',
+        'MAX_CONNECTIONS',
+        'ALLOWED_EXCHANGE_PREFIXES',
+        'CORS_ORIGINS',
+        'BIND_TIMEOUT_SECONDS',
+        'MAX_BUFFERED_BYTES',
+        'DRAIN_SECONDS',
+      ].sort(),
+    );
+  });
+});

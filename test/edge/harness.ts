@@ -1,0 +1,171 @@
+/**
+ * An edge in-process on port 0 over the memory drivers, a small fake ingest behind the memory bind
+ * queue, and helpers to publish envelopes straight onto the bus and read metrics.
+ */
+import { Registry } from 'prom-client';
+import {
+  MemoryBindQueue,
+  MemoryBus,
+  MemoryLeaseStore,
+  type Bus,
+  type BusHandler,
+  type BusMessage,
+} from '@events-proxy/cluster';
+import {
+  BindError,
+  bindingKey,
+  encodeEnvelope,
+  exchangeNotFoundMessage,
+  names,
+  renderMessageFrame,
+  type Binding,
+} from '@events-proxy/protocol';
+import { createLogger } from '@events-proxy/runtime';
+import { createEdge, loadEdgeConfig, type Edge, type EdgeConfig } from '@events-proxy/edge';
+import { metricValue } from '../support/prometheus.js';
+import { randomId } from '../support/processes.js';
+
+/** A gate that bus or ingest steps wait on while it is shut. */
+export class Gate {
+  private waiting: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  shut(): void {
+    this.waiting ??= new Promise((resolve) => (this.release = resolve));
+  }
+
+  open(): void {
+    this.release?.();
+    this.waiting = this.release = undefined;
+  }
+
+  async pass(): Promise<void> {
+    await this.waiting;
+  }
+}
+
+/** A MemoryBus that counts subscription calls, lists live channels, and can hold subscribes back. */
+export class SpyBus implements Bus {
+  private readonly inner = new MemoryBus();
+  readonly live = new Set<string>();
+  subscribeCalls = 0;
+  unsubscribeCalls = 0;
+  readonly subscribeGate = new Gate();
+  readonly unsubscribeGate = new Gate();
+
+  publish(messages: readonly BusMessage[]): Promise<void> {
+    return this.inner.publish(messages);
+  }
+  async subscribe(channel: string): Promise<void> {
+    this.subscribeCalls++;
+    await this.subscribeGate.pass();
+    await this.inner.subscribe(channel);
+    this.live.add(channel);
+  }
+  async unsubscribe(channel: string): Promise<void> {
+    this.unsubscribeCalls++;
+    await this.unsubscribeGate.pass();
+    await this.inner.unsubscribe(channel);
+    this.live.delete(channel);
+  }
+  onMessage(handler: BusHandler): void {
+    this.inner.onMessage(handler);
+  }
+  isConnected(): boolean {
+    return true;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/**
+ * Stands in for the ingest tier: leases every requested binding, and fails exchanges named
+ * `exchange/missing…` as the real one does for an exchange the broker does not have.
+ */
+export class FakeIngest {
+  readonly requests: Binding[] = [];
+  readonly gate = new Gate();
+
+  constructor(
+    private readonly store: MemoryLeaseStore,
+    private readonly leaseMs: number,
+  ) {}
+
+  async start(queue: MemoryBindQueue): Promise<void> {
+    await queue.process(async (binding) => {
+      this.requests.push(binding);
+      await this.gate.pass();
+      if (binding.exchange.startsWith('exchange/missing')) {
+        throw new BindError('ExchangeNotFound', exchangeNotFoundMessage(binding.exchange));
+      }
+      await this.store.lease(bindingKey(binding), this.leaseMs);
+    });
+  }
+}
+
+export interface TestEdge {
+  readonly edge: Edge;
+  readonly config: EdgeConfig;
+  readonly bus: SpyBus;
+  readonly store: MemoryLeaseStore;
+  readonly ingest: FakeIngest;
+  readonly registry: Registry;
+  readonly base: string;
+  /** A connect URL with these bindings (JSON-encoded unless given as a string). */
+  url(bindings: readonly Binding[] | string, prefix?: string): string;
+  /** Publishes one message on each binding's channel under one envelope id. */
+  publish(bindings: readonly Binding[], id: string, payload: unknown, routingKey?: string): Promise<Buffer>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startEdge(env: Record<string, string> = {}): Promise<TestEdge> {
+  const config = loadEdgeConfig(
+    { KEY_PREFIX: `test-${randomId()}:`, PING_INTERVAL_SECONDS: '60', ...env },
+    { requireRedis: false },
+  );
+  const bus = new SpyBus();
+  const store = new MemoryLeaseStore();
+  const queue = new MemoryBindQueue();
+  const ingest = new FakeIngest(store, config.bindingLeaseMs);
+  await ingest.start(queue);
+  const registry = new Registry();
+  const edge = createEdge({ config, bus, store, queue, logger: createLogger('silent'), registry });
+  const { port } = await edge.listen(0);
+  const base = `http://127.0.0.1:${port}`;
+  const channelOf = names(config.keyPrefix).channel;
+  return {
+    edge,
+    config,
+    bus,
+    store,
+    ingest,
+    registry,
+    base,
+    url: (bindings, prefix = '/api/events/v1/connect/') =>
+      `${base}${prefix}?bindings=${encodeURIComponent(
+        typeof bindings === 'string' ? bindings : JSON.stringify({ bindings }),
+      )}`,
+    async publish(bindings, id, payload, routingKey = 'a.b') {
+      const frame = renderMessageFrame({
+        exchange: bindings[0]!.exchange,
+        routingKey,
+        redelivered: false,
+        cc: [],
+        body: Buffer.from(JSON.stringify(payload)),
+      });
+      const envelope = encodeEnvelope(id, Date.now(), frame);
+      await bus.publish(bindings.map((b) => ({ channel: channelOf(b), envelope })));
+      return frame;
+    },
+    metric: async (name, labels) => metricValue(await registry.metrics(), name, labels) ?? 0,
+    async stop() {
+      ingest.gate.open();
+      bus.subscribeGate.open();
+      bus.unsubscribeGate.open();
+      await edge.close();
+      await queue.close();
+    },
+  };
+}
