@@ -1,0 +1,68 @@
+/**
+ * Single-node mode (`npm start`): the ingest and edge roles in one process. With no REDIS_URL the
+ * bus, lease store and bind queue are the in-memory drivers, so a laptop needs only RabbitMQ;
+ * with REDIS_URL it uses Redis exactly as the cluster does.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createMemoryDrivers, createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
+import { createEdge, loadEdgeConfig } from '@events-proxy/edge';
+import { createIngest, loadIngestConfig } from '@events-proxy/ingest';
+import { createLogger, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+
+async function main(): Promise<void> {
+  const edgeConfig = loadEdgeConfig(process.env, { requireRedis: false });
+  const ingestConfig = loadIngestConfig(process.env, { requireRedis: false });
+  const logger = createLogger(edgeConfig.logLevel, { service: 'events-proxy', role: 'single-node' });
+
+  const drivers = edgeConfig.redisUrl
+    ? createRedisDrivers({
+        url: edgeConfig.redisUrl,
+        keyPrefix: edgeConfig.keyPrefix,
+        bus: edgeConfig.busDriver,
+        logger,
+      })
+    : createMemoryDrivers();
+  logger.info(
+    edgeConfig.redisUrl
+      ? 'using Redis for the bus and control plane'
+      : 'using in-memory bus and control plane (no REDIS_URL)',
+  );
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  if (edgeConfig.redisUrl) registerRedisGauge(registry, drivers);
+
+  const ingest = createIngest({
+    config: ingestConfig,
+    ...drivers,
+    logger: logger.child({ role: 'ingest' }),
+    registry,
+  });
+  const edge = createEdge({
+    config: edgeConfig,
+    ...drivers,
+    logger: logger.child({ role: 'edge' }),
+    registry,
+  });
+  await ingest.start();
+  const { port } = await edge.listen(edgeConfig.port);
+  const ops = await startOpsServer({
+    port: edgeConfig.metricsPort,
+    registry,
+    checks: [...ingest.readiness(), ...edge.readiness()],
+  });
+  logger.info('single-node events proxy listening', {
+    url: `http://localhost:${port}/api/events/v1/connect/`,
+    metricsPort: ops.port,
+  });
+
+  stopOnSignals(logger, async () => {
+    await edge.drain();
+    await ingest.stop();
+    await edge.close();
+    await ops.close();
+    await drivers.close();
+  });
+}
+
+runService('events-proxy', main);
