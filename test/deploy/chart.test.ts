@@ -1,0 +1,589 @@
+// The Helm chart (deploy/helm/events-proxy), checked offline: helm lint --strict and helm template
+// with the defaults and with every ci/*.yaml values file, each manifest validated against the
+// Kubernetes schemas (kubernetes-models), and the chart's contract with the services asserted.
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
+import type { ISecret } from 'kubernetes-models/v1/Secret';
+import type { IService } from 'kubernetes-models/v1/Service';
+import { ALLOWED_DASHBOARD_METRIC_NAMES, DASHBOARD_PATH, promqlMetricNames } from './dashboard-metrics.js';
+import {
+  CHART_DIR,
+  NAMESPACE,
+  RELEASE,
+  ROOT,
+  get,
+  lint,
+  render,
+  values,
+  valuesCases,
+  type Manifest,
+} from './helm.js';
+
+type Role = 'edge' | 'ingest';
+const ROLES: readonly Role[] = ['edge', 'ingest'];
+const FULLNAME = `${RELEASE}-events-proxy`;
+
+/** The variables each role reads, from the services' own config modules. */
+async function envNames(role: Role): Promise<readonly string[]> {
+  const mod: { ENV_NAMES: readonly string[] } =
+    role === 'edge'
+      ? await import('../../services/edge/src/config.js')
+      : await import('../../services/ingest/src/config.js');
+  expect(mod.ENV_NAMES, `services/${role}/src/config.ts must export ENV_NAMES`).to.be.an('array');
+  expect(mod.ENV_NAMES.length, `services/${role}: ENV_NAMES is not empty`).to.be.greaterThan(0);
+  return mod.ENV_NAMES;
+}
+
+/**
+ * Variables the chart sets only when they are configured (their service default is computed, or
+ * they are alternatives to one another). Every other variable is always set.
+ */
+const CONDITIONAL_ENV: Record<string, (v: Record<string, unknown>) => boolean> = {
+  AMQP_QUEUE: (v) => Boolean(get(v, 'ingest.config.queue')),
+  PULSE_USERNAME: (v) => Boolean(get(v, 'amqp.pulse.username')),
+  PULSE_HOSTNAME: (v) => Boolean(get(v, 'amqp.pulse.hostname')),
+  PULSE_VHOST: (v) => Boolean(get(v, 'amqp.pulse.vhost')),
+  AMQP_URL: (v) =>
+    Boolean(get(v, 'existingSecret.name') ? get(v, 'existingSecret.keys.amqpUrl') : get(v, 'amqp.url')),
+  PULSE_PASSWORD: (v) =>
+    Boolean(
+      get(v, 'existingSecret.name')
+        ? get(v, 'existingSecret.keys.pulsePassword')
+        : get(v, 'amqp.pulse.password'),
+    ),
+};
+
+interface Validatable {
+  validate(): void;
+}
+
+const MODELS: Record<string, new (data: never) => Validatable> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/Deployment': Deployment,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/Ingress': Ingress,
+};
+
+// Custom resources: no model to validate against; their shape is checked below.
+const CUSTOM_RESOURCES = new Set([
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+]);
+
+function find<T>(docs: Manifest[], kind: string, name: string): T {
+  const doc = docs.find((d) => d.kind === kind && d.metadata.name === name);
+  expect(doc, `${kind} ${name} is rendered`).to.not.equal(undefined);
+  return doc as unknown as T;
+}
+
+function findAll<T>(docs: Manifest[], kind: string): T[] {
+  return docs.filter((d) => d.kind === kind) as unknown as T[];
+}
+
+function deployment(docs: Manifest[], role: Role): IDeployment {
+  return find<IDeployment>(docs, 'Deployment', `${FULLNAME}-${role}`);
+}
+
+function container(docs: Manifest[], role: Role): IContainer {
+  const containers = deployment(docs, role).spec?.template.spec?.containers ?? [];
+  expect(containers, `${role} containers`).to.have.length(1);
+  return containers[0] as IContainer;
+}
+
+function roleConfig(docs: Manifest[], role: Role): Record<string, string> {
+  return find<IConfigMap>(docs, 'ConfigMap', `${FULLNAME}-${role}`).data ?? {};
+}
+
+function podLabels(d: IDeployment): Record<string, string> {
+  return d.spec?.template.metadata?.labels ?? {};
+}
+
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  const entries = Object.entries(selector ?? {});
+  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
+}
+
+/** The number a probe's named or numbered port stands for in this container. */
+function probePort(c: IContainer, probe: IProbe | undefined): number | undefined {
+  const port = probe?.httpGet?.port;
+  if (typeof port === 'number') return port;
+  return c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+function startScriptTargets(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const out: Record<string, string> = {};
+  for (const [name, cmd] of Object.entries(pkg.scripts)) {
+    const m = /^node\s+(\S+)/.exec(cmd);
+    if (name.startsWith('start') && m?.[1]) out[name] = m[1];
+  }
+  return out;
+}
+
+describe('Helm chart (deploy/helm/events-proxy)', function () {
+  this.timeout(60_000);
+
+  for (const c of valuesCases()) {
+    describe(`chart with ${c.name}`, function () {
+      let docs: Manifest[] = [];
+      let v: Record<string, unknown> = {};
+
+      before(function () {
+        docs = render(c);
+        v = values(c);
+      });
+
+      it('passes helm lint --strict', function () {
+        const out = lint(c);
+        expect(out).to.match(/0 chart\(s\) failed/);
+        expect(out).to.not.match(/\[(WARNING|ERROR)\]/);
+      });
+
+      it('renders manifests that validate against the Kubernetes schemas', function () {
+        expect(docs.length).to.be.greaterThan(5);
+        const seen = new Set<string>();
+        for (const doc of docs) {
+          const key = `${doc.apiVersion}/${doc.kind}`;
+          const id = `${key} ${doc.metadata?.name}`;
+          expect(doc.metadata?.name, `${key} has a name`).to.match(/^[a-z0-9][-a-z0-9.]*$/);
+          expect(seen.has(id), `${id} rendered once`).to.equal(false);
+          seen.add(id);
+          const Model = MODELS[key];
+          if (Model) {
+            try {
+              new Model(doc as never).validate();
+            } catch (err) {
+              throw new Error(`${id} does not validate: ${(err as Error).message}`, { cause: err });
+            }
+          } else {
+            expect(CUSTOM_RESOURCES.has(key), `${key} is a known kind`).to.equal(true);
+            expect(doc.spec, `${id} has a spec`).to.be.an('object');
+          }
+          if (!(doc.kind === 'ConfigMap' && doc.metadata.name === `${FULLNAME}-dashboard`)) {
+            expect(doc.metadata.namespace, `${id} namespace`).to.equal(NAMESPACE);
+          }
+          expect(doc.metadata.labels?.['app.kubernetes.io/instance'], `${id} instance label`).to.equal(
+            RELEASE,
+          );
+        }
+      });
+
+      it('sets exactly the variables each role reads (ENV_NAMES)', async function () {
+        for (const role of ROLES) {
+          const wanted = (await envNames(role)).filter((n) => !CONDITIONAL_ENV[n] || CONDITIONAL_ENV[n](v));
+          const extra = ((get(v, `${role}.extraEnv`) as { name: string }[] | undefined) ?? []).map(
+            (e) => e.name,
+          );
+          const names = (container(docs, role).env ?? []).map((e) => e.name);
+          expect(new Set(names).size, `${role}: no variable set twice`).to.equal(names.length);
+          expect(
+            names.filter((n) => !extra.includes(n)).sort(),
+            `${role}: env names vs ENV_NAMES (conditional ones only when configured)`,
+          ).to.deep.equal([...new Set(wanted)].sort());
+        }
+      });
+
+      it('resolves every env reference to a rendered ConfigMap or Secret key', function () {
+        const existingSecret = get(v, 'existingSecret.name') as string;
+        for (const role of ROLES) {
+          for (const e of container(docs, role).env ?? []) {
+            const cm = e.valueFrom?.configMapKeyRef;
+            const sec = e.valueFrom?.secretKeyRef;
+            if (cm) {
+              expect(cm.name, `${e.name} ConfigMap`).to.equal(`${FULLNAME}-${role}`);
+              const data = find<IConfigMap>(docs, 'ConfigMap', cm.name as string).data ?? {};
+              expect(data, `${role} ConfigMap has ${cm.key}`).to.have.property(cm.key);
+              expect(cm.key, 'key is the variable name').to.equal(e.name);
+            } else if (sec) {
+              if (existingSecret) {
+                expect(sec.name, `${e.name} Secret`).to.equal(existingSecret);
+                expect(
+                  docs.some((d) => d.kind === 'Secret'),
+                  'no Secret rendered',
+                ).to.equal(false);
+              } else {
+                const data = find<ISecret>(docs, 'Secret', sec.name as string).data ?? {};
+                expect(data, `Secret has ${sec.key}`).to.have.property(sec.key);
+                expect(
+                  Buffer.from(data[sec.key] ?? '', 'base64').toString(),
+                  `${sec.key} value`,
+                ).to.not.equal('');
+              }
+            } else {
+              expect(e.value, `${e.name} is a literal (extraEnv)`).to.be.a('string');
+            }
+          }
+        }
+      });
+
+      it('serves probes and metrics on METRICS_PORT', function () {
+        for (const role of ROLES) {
+          const metricsPort = Number(roleConfig(docs, role).METRICS_PORT);
+          expect(metricsPort, `${role} METRICS_PORT`).to.equal(Number(get(v, 'config.metricsPort')));
+          const ctr = container(docs, role);
+          expect(
+            ctr.ports?.find((p) => p.name === 'metrics')?.containerPort,
+            `${role} metrics port`,
+          ).to.equal(metricsPort);
+          expect(ctr.readinessProbe?.httpGet?.path).to.equal('/readyz');
+          expect(ctr.livenessProbe?.httpGet?.path).to.equal('/healthz');
+          for (const probe of [ctr.readinessProbe, ctr.livenessProbe, ctr.startupProbe]) {
+            if (probe) expect(probePort(ctr, probe), `${role} probe port`).to.equal(metricsPort);
+          }
+          const svc = find<IService>(docs, 'Service', `${FULLNAME}-${role}`);
+          const svcMetrics = svc.spec?.ports?.find((p) => p.name === 'metrics');
+          expect(svcMetrics?.targetPort, `${role} Service metrics targetPort`).to.equal('metrics');
+          expect(svcMetrics?.port).to.equal(metricsPort);
+          expect(
+            selects(svc.spec?.selector, podLabels(deployment(docs, role))),
+            `${role} Service selects its pods`,
+          ).to.equal(true);
+          const other = deployment(docs, role === 'edge' ? 'ingest' : 'edge');
+          expect(
+            selects(svc.spec?.selector, podLabels(other)),
+            `${role} Service skips the other tier`,
+          ).to.equal(false);
+        }
+        const edge = container(docs, 'edge');
+        const port = Number(roleConfig(docs, 'edge').PORT);
+        expect(edge.ports?.find((p) => p.name === 'http')?.containerPort, 'edge http port = PORT').to.equal(
+          port,
+        );
+        const svc = find<IService>(docs, 'Service', `${FULLNAME}-edge`);
+        expect(svc.spec?.ports?.find((p) => p.name === 'http')?.targetPort).to.equal('http');
+      });
+
+      it('autoscales the edge Deployment on events_edge_connections (and CPU)', function () {
+        const hpas = findAll<IHorizontalPodAutoscaler>(docs, 'HorizontalPodAutoscaler');
+        const edge = deployment(docs, 'edge');
+        if (!get(v, 'edge.autoscaling.enabled')) {
+          expect(hpas, 'no HPA when autoscaling is off').to.have.length(0);
+          expect(edge.spec?.replicas).to.equal(get(v, 'edge.replicaCount'));
+          return;
+        }
+        expect(hpas).to.have.length(1);
+        const hpa = hpas[0] as IHorizontalPodAutoscaler;
+        expect(hpa.spec?.scaleTargetRef).to.deep.equal({
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          name: edge.metadata?.name,
+        });
+        expect(edge.spec?.replicas, 'the HPA owns the replica count').to.equal(undefined);
+        const pods = hpa.spec?.metrics?.find((m) => m.type === 'Pods');
+        expect(pods?.pods?.metric.name).to.equal('events_edge_connections');
+        expect(pods?.pods?.target.type).to.equal('AverageValue');
+        expect(String(pods?.pods?.target.averageValue)).to.equal(
+          String(get(v, 'edge.autoscaling.connectionsPerPod')),
+        );
+        const cpu = hpa.spec?.metrics?.find((m) => m.type === 'Resource');
+        if (get(v, 'edge.autoscaling.cpuUtilization')) {
+          expect(cpu?.resource?.name).to.equal('cpu');
+          expect(cpu?.resource?.target.averageUtilization).to.equal(
+            get(v, 'edge.autoscaling.cpuUtilization'),
+          );
+          expect(
+            container(docs, 'edge').resources?.requests?.cpu,
+            'CPU utilization needs a request',
+          ).to.not.equal(undefined);
+        }
+        const down = hpa.spec?.behavior?.scaleDown;
+        expect(down?.stabilizationWindowSeconds ?? 0, 'slow scale-down').to.be.at.least(300);
+        expect(hpa.spec?.minReplicas ?? 1).to.be.at.most(hpa.spec?.maxReplicas ?? 0);
+      });
+
+      it('gives the edge enough grace for preStop sleep + DRAIN_SECONDS', function () {
+        const spec = deployment(docs, 'edge').spec?.template.spec;
+        const command = container(docs, 'edge').lifecycle?.preStop?.exec?.command;
+        let preStop = 0;
+        if (command) {
+          expect(command[0], 'preStop runs sleep').to.equal('sleep');
+          preStop = Number(command[1]);
+        }
+        expect(preStop).to.equal(Number(get(v, 'edge.preStopSleepSeconds')));
+        const drain = Number(roleConfig(docs, 'edge').DRAIN_SECONDS);
+        expect(drain).to.equal(Number(get(v, 'edge.config.drainSeconds')));
+        expect(spec?.terminationGracePeriodSeconds, 'grace > preStop + DRAIN_SECONDS').to.be.greaterThan(
+          preStop + drain,
+        );
+      });
+
+      it('runs both tiers with a restricted security context', function () {
+        for (const role of ROLES) {
+          const pod = deployment(docs, role).spec?.template.spec;
+          const ctr = container(docs, role);
+          expect(pod?.hostNetwork ?? false).to.equal(false);
+          expect(pod?.hostPID ?? false).to.equal(false);
+          expect(pod?.hostIPC ?? false).to.equal(false);
+          expect(pod?.automountServiceAccountToken, `${role} mounts no API token`).to.equal(false);
+          expect(pod?.securityContext?.runAsNonRoot, `${role} pod runAsNonRoot`).to.equal(true);
+          expect(pod?.securityContext?.seccompProfile?.type).to.equal('RuntimeDefault');
+          const sc = ctr.securityContext;
+          expect(sc?.runAsNonRoot ?? pod?.securityContext?.runAsNonRoot).to.equal(true);
+          expect(sc?.runAsUser ?? pod?.securityContext?.runAsUser, `${role} uid`)
+            .to.be.a('number')
+            .above(0);
+          expect(sc?.allowPrivilegeEscalation, `${role} allowPrivilegeEscalation`).to.equal(false);
+          expect(sc?.privileged ?? false).to.equal(false);
+          expect(sc?.readOnlyRootFilesystem, `${role} readOnlyRootFilesystem`).to.equal(true);
+          expect(sc?.capabilities?.drop, `${role} drops ALL capabilities`).to.include('ALL');
+          expect(sc?.capabilities?.add ?? []).to.deep.equal([]);
+          expect(sc?.seccompProfile?.type ?? pod?.securityContext?.seccompProfile?.type).to.equal(
+            'RuntimeDefault',
+          );
+        }
+      });
+
+      it('starts each role with the command of its npm start script', function () {
+        const targets = startScriptTargets();
+        expect(container(docs, 'edge').command).to.deep.equal(['node', targets['start:edge']]);
+        expect(container(docs, 'ingest').command).to.deep.equal(['node', targets['start:ingest']]);
+      });
+
+      it('rolls the pods when their configuration changes (checksum annotations)', function () {
+        for (const role of ROLES) {
+          const annotations = deployment(docs, role).spec?.template.metadata?.annotations ?? {};
+          expect(annotations['checksum/config'], `${role} checksum/config`).to.match(/^[0-9a-f]{64}$/);
+          if (!get(v, 'existingSecret.name')) {
+            expect(annotations['checksum/secret'], `${role} checksum/secret`).to.match(/^[0-9a-f]{64}$/);
+          }
+        }
+      });
+
+      it('protects both tiers with PodDisruptionBudgets when enabled', function () {
+        const pdbs = findAll<IPodDisruptionBudget>(docs, 'PodDisruptionBudget');
+        for (const role of ROLES) {
+          const enabled = Boolean(get(v, `${role}.podDisruptionBudget.enabled`));
+          const mine = pdbs.filter((p) =>
+            selects(p.spec?.selector?.matchLabels, podLabels(deployment(docs, role))),
+          );
+          expect(mine, `${role} PDB`).to.have.length(enabled ? 1 : 0);
+          const pdb = mine[0];
+          if (pdb) {
+            const spec = pdb.spec ?? {};
+            expect(
+              (spec.minAvailable === undefined) !== (spec.maxUnavailable === undefined),
+              'exactly one of minAvailable/maxUnavailable',
+            ).to.equal(true);
+          }
+        }
+      });
+
+      it('keeps SSE unbuffered and long-lived behind the Ingress (when enabled)', function () {
+        const ingresses = findAll<IIngress>(docs, 'Ingress');
+        expect(ingresses).to.have.length(get(v, 'ingress.enabled') ? 1 : 0);
+        for (const ing of ingresses) {
+          for (const rule of ing.spec?.rules ?? []) {
+            for (const p of rule.http?.paths ?? []) {
+              expect(p.backend.service?.name).to.equal(`${FULLNAME}-edge`);
+              expect(p.backend.service?.port?.name).to.equal('http');
+            }
+          }
+          if (get(v, 'ingress.nginxSseAnnotations')) {
+            const a = ing.metadata?.annotations ?? {};
+            const ping = Number(roleConfig(docs, 'edge').PING_INTERVAL_SECONDS);
+            expect(a['nginx.ingress.kubernetes.io/proxy-buffering']).to.equal('off');
+            expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout']))
+              .to.be.at.least(3600)
+              .and.above(ping);
+            expect(Number(a['nginx.ingress.kubernetes.io/proxy-send-timeout'])).to.be.at.least(3600);
+          }
+        }
+      });
+
+      it('scrapes both tiers with the ServiceMonitor (when enabled)', function () {
+        const monitors = docs.filter((d) => d.kind === 'ServiceMonitor');
+        expect(monitors).to.have.length(get(v, 'metrics.serviceMonitor.enabled') ? 1 : 0);
+        for (const sm of monitors) {
+          expect(sm.apiVersion).to.equal('monitoring.coreos.com/v1');
+          const spec = sm.spec as {
+            selector: { matchLabels: Record<string, string> };
+            endpoints: { port: string; path: string }[];
+          };
+          for (const role of ROLES) {
+            const svc = find<IService>(docs, 'Service', `${FULLNAME}-${role}`);
+            expect(
+              selects(spec.selector.matchLabels, svc.metadata?.labels ?? {}),
+              `selects ${role} Service`,
+            ).to.equal(true);
+          }
+          expect(spec.endpoints).to.have.length.greaterThan(0);
+          expect(spec.endpoints[0]).to.include({ port: 'metrics', path: '/metrics' });
+        }
+      });
+
+      it('alerts on known metric names only (PrometheusRule, when enabled)', function () {
+        const rules = docs.filter((d) => d.kind === 'PrometheusRule');
+        expect(rules).to.have.length(get(v, 'metrics.prometheusRule.enabled') ? 1 : 0);
+        for (const pr of rules) {
+          expect(pr.apiVersion).to.equal('monitoring.coreos.com/v1');
+          const groups = (pr.spec as { groups: { name: string; rules: Record<string, unknown>[] }[] }).groups;
+          expect(groups).to.have.length.greaterThan(0);
+          for (const group of groups) {
+            expect(group.rules).to.have.length.greaterThan(0);
+            for (const rule of group.rules) {
+              expect(rule.alert ?? rule.record, 'rule name').to.be.a('string');
+              expect(rule.expr, `${String(rule.alert)} expr`).to.be.a('string');
+              if (rule.alert) {
+                expect(rule.labels, `${String(rule.alert)} severity`).to.have.property('severity');
+                expect(rule.annotations, `${String(rule.alert)} summary`).to.have.property('summary');
+              }
+              for (const name of promqlMetricNames(String(rule.expr))) {
+                expect(
+                  ALLOWED_DASHBOARD_METRIC_NAMES.has(name) || name === 'up',
+                  `${String(rule.alert)} uses unknown metric ${name}`,
+                ).to.equal(true);
+              }
+            }
+          }
+        }
+      });
+
+      it("ships deploy/grafana's dashboard in the sidecar ConfigMap (when enabled)", function () {
+        const cms = findAll<IConfigMap>(docs, 'ConfigMap').filter(
+          (c) => c.metadata?.name === `${FULLNAME}-dashboard`,
+        );
+        expect(cms).to.have.length(get(v, 'metrics.grafanaDashboard.enabled') ? 1 : 0);
+        for (const cm of cms) {
+          expect(cm.metadata?.labels?.grafana_dashboard).to.equal('1');
+          const data = cm.data ?? {};
+          expect(Object.keys(data)).to.deep.equal(['events-proxy-dashboard.json']);
+          expect(data['events-proxy-dashboard.json']).to.equal(readFileSync(DASHBOARD_PATH, 'utf8'));
+          const ns = get(v, 'metrics.grafanaDashboard.namespace') as string;
+          expect(cm.metadata?.namespace).to.equal(ns || NAMESPACE);
+        }
+      });
+    });
+  }
+
+  describe('chart across values', function () {
+    it('keeps its dashboard copy identical to deploy/grafana/events-proxy-dashboard.json', function () {
+      const copy = readFileSync(path.join(CHART_DIR, 'dashboards/events-proxy-dashboard.json'), 'utf8');
+      expect(
+        copy === readFileSync(DASHBOARD_PATH, 'utf8'),
+        'run: cp deploy/grafana/*.json deploy/helm/events-proxy/dashboards/',
+      ).to.equal(true);
+    });
+
+    it('renders the core resources by default and the optional ones only when asked', function () {
+      const docs = render({ name: 'defaults' });
+      const kinds = docs.map((d) => d.kind).sort();
+      expect(kinds).to.deep.equal(
+        [
+          'ConfigMap',
+          'ConfigMap',
+          'Deployment',
+          'Deployment',
+          'HorizontalPodAutoscaler',
+          'PodDisruptionBudget',
+          'PodDisruptionBudget',
+          'Secret',
+          'Service',
+          'Service',
+          'ServiceAccount',
+        ].sort(),
+      );
+    });
+
+    it('has a CI values file that turns every optional resource on', function () {
+      const wanted = [
+        'Ingress',
+        'ServiceMonitor',
+        'PrometheusRule',
+        'HorizontalPodAutoscaler',
+        'PodDisruptionBudget',
+      ];
+      const full = valuesCases().find((c) => {
+        const kinds = new Set(render(c).map((d) => d.kind));
+        return (
+          wanted.every((k) => kinds.has(k)) && Boolean(get(values(c), 'metrics.grafanaDashboard.enabled'))
+        );
+      });
+      expect(full, `a ci/*.yaml rendering ${wanted.join(', ')} and the dashboard`).to.not.equal(undefined);
+    });
+
+    it('can set every variable the services read, and documents each in values.yaml', async function () {
+      const valuesYaml = readFileSync(path.join(CHART_DIR, 'values.yaml'), 'utf8');
+      for (const role of ROLES) {
+        const reachable = new Set<string>();
+        for (const c of valuesCases()) {
+          for (const e of container(render(c), role).env ?? []) reachable.add(e.name);
+        }
+        for (const name of await envNames(role)) {
+          expect(reachable.has(name), `${role}: ${name} is set by some values file`).to.equal(true);
+          expect(valuesYaml, `values.yaml documents [${name}]`).to.include(`[${name}]`);
+        }
+      }
+    });
+
+    it("changes only the affected tier's config checksum when a value changes", function () {
+      const checksum = (docs: Manifest[], role: Role): string | undefined =>
+        deployment(docs, role).spec?.template.metadata?.annotations?.['checksum/config'];
+      const base = render({ name: 'defaults' });
+      const edgeChanged = render({ name: 'defaults' }, ['--set', 'edge.config.drainSeconds=7']);
+      expect(checksum(edgeChanged, 'edge')).to.not.equal(checksum(base, 'edge'));
+      expect(checksum(edgeChanged, 'ingest')).to.equal(checksum(base, 'ingest'));
+      const shared = render({ name: 'defaults' }, ['--set', 'config.logLevel=debug']);
+      expect(checksum(shared, 'edge')).to.not.equal(checksum(base, 'edge'));
+      expect(checksum(shared, 'ingest')).to.not.equal(checksum(base, 'ingest'));
+    });
+
+    it('computes terminationGracePeriodSeconds from preStop, DRAIN_SECONDS and the margin', function () {
+      const docs = render({ name: 'defaults' }, [
+        '--set',
+        'edge.preStopSleepSeconds=7,edge.config.drainSeconds=20,edge.terminationGraceMarginSeconds=3',
+      ]);
+      expect(deployment(docs, 'edge').spec?.template.spec?.terminationGracePeriodSeconds).to.equal(30);
+    });
+
+    it('ships the prometheus-adapter rule for events_edge_connections in values and docs', function () {
+      const v = parseYaml(readFileSync(path.join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      const rules = get(v, 'prometheusAdapter.rules.custom') as {
+        seriesQuery: string;
+        resources: { overrides: Record<string, { resource: string }> };
+        name: { as: string };
+        metricsQuery: string;
+      }[];
+      const rule = rules.find((r) => r.seriesQuery.startsWith('events_edge_connections{'));
+      expect(rule, 'adapter rule').to.not.equal(undefined);
+      expect(rule?.name.as).to.equal('events_edge_connections');
+      expect(rule?.resources.overrides.pod?.resource).to.equal('pod');
+      expect(rule?.resources.overrides.namespace?.resource).to.equal('namespace');
+      const docs = readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8');
+      expect(docs, 'docs/operations.md shows the same rule').to.include(rule?.seriesQuery);
+      expect(docs).to.include(rule?.metricsQuery);
+    });
+
+    it('rejects values the schema forbids', function () {
+      expect(() => render({ name: 'defaults' }, ['--set', 'config.busDriver=kafka'])).to.throw(
+        /busDriver|enum|schema/i,
+      );
+      expect(() => render({ name: 'defaults' }, ['--set', 'edge.config.maxConnections=lots'])).to.throw();
+      expect(() => render({ name: 'defaults' }, ['--set', 'edge.autoscalling.enabled=true'])).to.throw(
+        /additional|autoscalling/i,
+      );
+    });
+  });
+});
