@@ -1,0 +1,613 @@
+/*
+ * sse-client: holds many Server-Sent Events connections from one process with epoll, checks
+ * every `message` for sequence order and records publish-to-receive latency.
+ *
+ * Each connection i (0-based, plus --index-offset) sends
+ *   GET <path with every "__I__" replaced by i> HTTP/1.1
+ * from source address 127.<src-net>.<x>.<y> (1,000 connections per address), reads the
+ * response (chunked or close-delimited) and parses SSE frames. A `message` frame's data must
+ * carry `"seq":<n>` and `"t":<CLOCK_MONOTONIC ns at publish>` (the payload the harness
+ * publishes): per connection seq must run 0,1,2,... with no duplicate and no gap.
+ *
+ * Reports are one JSON line on stdout:
+ *   - once when every connection has settled (ready, failed or closed): reason "settled";
+ *   - on "r\n" on stdin or SIGUSR1: reason "request" (the interval figures then restart);
+ *   - on "q\n", end of stdin, SIGTERM or SIGINT: reason "final", then the process exits.
+ * Build: gcc -O2 -o sse-client sse-client.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+enum { ST_IDLE, ST_CONNECTING, ST_SENDING, ST_HEADERS, ST_STREAM, ST_CLOSED };
+enum { CH_SIZE, CH_SIZE_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_END };
+
+typedef struct {
+  int fd;
+  uint8_t state, chunked, chunk_state, ready;
+  uint32_t chunk_left;
+  int64_t next_seq;
+  uint64_t started_ns;
+  char *buf; /* pending bytes: request tail, response headers or a partial frame */
+  uint32_t len, cap, sent;
+} conn_t;
+
+/* Log-linear histogram in microseconds: exact below 64, then 32 sub-buckets per power of two. */
+#define HIST_SUB 32
+#define HIST_EXPS 34
+#define HIST_SIZE (64 + HIST_EXPS * HIST_SUB)
+typedef struct {
+  uint64_t counts[HIST_SIZE];
+  uint64_t n, max, sum;
+} hist_t;
+
+static int hist_index(uint64_t v) {
+  if (v < 64) return (int)v;
+  int exp = 63 - __builtin_clzll(v);
+  if (exp - 6 >= HIST_EXPS) return HIST_SIZE - 1;
+  return 64 + (exp - 6) * HIST_SUB + (int)((v >> (exp - 5)) & (HIST_SUB - 1));
+}
+static uint64_t hist_low(int i) {
+  if (i < 64) return (uint64_t)i;
+  int exp = (i - 64) / HIST_SUB + 6, sub = (i - 64) % HIST_SUB;
+  return ((uint64_t)(HIST_SUB + sub)) << (exp - 5);
+}
+static uint64_t hist_high(int i) { return i + 1 < HIST_SIZE ? hist_low(i + 1) : hist_low(i) * 2; }
+static void hist_add(hist_t *h, uint64_t v) {
+  h->counts[hist_index(v)]++;
+  h->n++;
+  h->sum += v;
+  if (v > h->max) h->max = v;
+}
+
+static struct {
+  const char *host, *path;
+  int port, src_net, conns, offset, max_pending;
+  double rate;
+} opt = {"127.0.0.1", "/", 0, 0, 1, 0, 256, 0};
+
+static struct {
+  uint64_t started, connected, connect_failed, http_ok, http_bad, ready, error_events, pings;
+  uint64_t closed_before_ready, closed_after_ready, messages, bytes, in_order, duplicates, gaps;
+  uint64_t missing, bad_frames;
+  int last_status;
+  char first_error[256];
+} st;
+
+static conn_t *conns;
+static hist_t lat_total, lat_interval, ready_lat;
+static uint64_t interval_messages, interval_started_ns;
+static int ep, opened, pending, settled_reported;
+static uint64_t start_ns;
+static char rbuf[1 << 18];
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "sse-client: %s: %s\n", what, strerror(errno));
+  exit(2);
+}
+
+static void note_error(const char *text, size_t len) {
+  if (st.first_error[0]) return;
+  if (len > sizeof st.first_error - 1) len = sizeof st.first_error - 1;
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    st.first_error[i] = (c == '"' || c == '\\' || (unsigned char)c < 0x20) ? '\'' : c;
+  }
+  st.first_error[len] = 0;
+}
+
+static void ensure_cap(conn_t *c, uint32_t need) {
+  if (need <= c->cap) return;
+  uint32_t cap = c->cap ? c->cap : 2048;
+  while (cap < need) cap *= 2;
+  c->buf = realloc(c->buf, cap);
+  if (!c->buf) die("realloc");
+  c->cap = cap;
+}
+
+static void drop_buf(conn_t *c) {
+  free(c->buf);
+  c->buf = NULL;
+  c->len = c->cap = 0;
+}
+
+static void close_conn(conn_t *c) {
+  if (c->state == ST_CLOSED) return;
+  if (c->state == ST_STREAM && c->ready) st.closed_after_ready++;
+  else st.closed_before_ready++;
+  if (!c->ready) pending--;
+  close(c->fd);
+  c->state = ST_CLOSED;
+  drop_buf(c);
+}
+
+static const char *find_num(const char *p, const char *end, const char *key, size_t klen) {
+  const char *k = memmem(p, (size_t)(end - p), key, klen);
+  return k ? k + klen : NULL;
+}
+
+static void on_message(conn_t *c, const char *data, const char *end, uint64_t now) {
+  const char *s = find_num(data, end, "\"seq\":", 6);
+  const char *t = find_num(data, end, "\"t\":", 4);
+  if (!s || !t) {
+    st.bad_frames++;
+    return;
+  }
+  int64_t seq = strtoll(s, NULL, 10);
+  uint64_t sent = strtoull(t, NULL, 10);
+  st.messages++;
+  interval_messages++;
+  if (seq == c->next_seq) {
+    st.in_order++;
+    c->next_seq++;
+  } else if (seq < c->next_seq) {
+    st.duplicates++;
+  } else {
+    st.gaps++;
+    st.missing += (uint64_t)(seq - c->next_seq);
+    c->next_seq = seq + 1;
+  }
+  uint64_t us = now > sent ? (now - sent) / 1000 : 0;
+  hist_add(&lat_total, us);
+  hist_add(&lat_interval, us);
+}
+
+/* One complete frame [p, end): "event: <kind>\ndata: <json>\nid: -\n" (blank line removed). */
+static void on_frame(conn_t *c, const char *p, const char *end, uint64_t now) {
+  if (end - p < 7 || memcmp(p, "event: ", 7) != 0) {
+    st.bad_frames++;
+    return;
+  }
+  const char *kind = p + 7;
+  const char *nl = memchr(kind, '\n', (size_t)(end - kind));
+  if (!nl) {
+    st.bad_frames++;
+    return;
+  }
+  size_t klen = (size_t)(nl - kind);
+  const char *data = nl + 1;
+  if (end - data < 6 || memcmp(data, "data: ", 6) != 0) {
+    st.bad_frames++;
+    return;
+  }
+  data += 6;
+  const char *data_end = memchr(data, '\n', (size_t)(end - data));
+  if (!data_end) data_end = end;
+  if (klen == 7 && memcmp(kind, "message", 7) == 0) {
+    on_message(c, data, data_end, now);
+  } else if (klen == 5 && memcmp(kind, "ready", 5) == 0) {
+    if (!c->ready) {
+      c->ready = 1;
+      st.ready++;
+      pending--;
+      hist_add(&ready_lat, (now - c->started_ns) / 1000);
+    }
+  } else if (klen == 4 && memcmp(kind, "ping", 4) == 0) {
+    st.pings++;
+  } else if (klen == 5 && memcmp(kind, "error", 5) == 0) {
+    st.error_events++;
+    note_error(data, (size_t)(data_end - data));
+  } else {
+    st.bad_frames++;
+  }
+}
+
+/* Feeds de-chunked body bytes; frames end with a blank line. */
+static void feed_sse(conn_t *c, char *data, size_t len, uint64_t now) {
+  if (len == 0) return;
+  char *p, *end;
+  size_t scan_from = 0;
+  if (c->len > 0) {
+    scan_from = c->len > 0 ? c->len - 1 : 0;
+    ensure_cap(c, c->len + (uint32_t)len);
+    memcpy(c->buf + c->len, data, len);
+    c->len += (uint32_t)len;
+    p = c->buf;
+    end = c->buf + c->len;
+  } else {
+    p = data;
+    end = data + len;
+  }
+  char *scan = p + scan_from;
+  for (;;) {
+    char *sep = memmem(scan, (size_t)(end - scan), "\n\n", 2);
+    if (!sep) break;
+    on_frame(c, p, sep + 1, now);
+    p = scan = sep + 2;
+  }
+  size_t rest = (size_t)(end - p);
+  if (c->len > 0) {
+    if (rest == 0) {
+      c->len = 0;
+      if (c->cap > 65536) drop_buf(c);
+    } else if (p != c->buf) {
+      memmove(c->buf, p, rest);
+      c->len = (uint32_t)rest;
+    }
+  } else if (rest > 0) {
+    ensure_cap(c, (uint32_t)rest);
+    memcpy(c->buf, p, rest);
+    c->len = (uint32_t)rest;
+  }
+}
+
+static int hexval(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Removes chunked framing in place; returns the length of the body bytes now at data. */
+static size_t dechunk(conn_t *c, char *data, size_t len) {
+  size_t in = 0, out = 0;
+  while (in < len) {
+    char ch = data[in];
+    switch (c->chunk_state) {
+      case CH_SIZE: {
+        int v = hexval(ch);
+        if (v >= 0) c->chunk_left = c->chunk_left * 16 + (uint32_t)v;
+        else if (ch == '\r') c->chunk_state = CH_SIZE_LF;
+        else c->chunk_state = CH_SIZE_EXT;
+        in++;
+        break;
+      }
+      case CH_SIZE_EXT:
+        if (ch == '\r') c->chunk_state = CH_SIZE_LF;
+        in++;
+        break;
+      case CH_SIZE_LF:
+        in++;
+        c->chunk_state = c->chunk_left ? CH_DATA : CH_END;
+        break;
+      case CH_DATA: {
+        size_t n = len - in < c->chunk_left ? len - in : c->chunk_left;
+        memmove(data + out, data + in, n);
+        out += n;
+        in += n;
+        c->chunk_left -= (uint32_t)n;
+        if (!c->chunk_left) c->chunk_state = CH_DATA_CR;
+        break;
+      }
+      case CH_DATA_CR:
+        in++;
+        c->chunk_state = CH_DATA_LF;
+        break;
+      case CH_DATA_LF:
+        in++;
+        c->chunk_state = CH_SIZE;
+        c->chunk_left = 0;
+        break;
+      default: /* CH_END: the last chunk; the server ends the response */
+        in = len;
+    }
+  }
+  return out;
+}
+
+static void feed_body(conn_t *c, char *data, size_t len, uint64_t now) {
+  if (c->chunked) len = dechunk(c, data, len);
+  feed_sse(c, data, len, now);
+}
+
+static void on_headers(conn_t *c, uint64_t now) {
+  char *hend = memmem(c->buf, c->len, "\r\n\r\n", 4);
+  if (!hend) return;
+  *hend = 0;
+  int status = 0;
+  if (c->len > 12 && sscanf(c->buf, "HTTP/1.%*d %d", &status) != 1) status = 0;
+  st.last_status = status;
+  if (status != 200) {
+    st.http_bad++;
+    char line[160];
+    int n = snprintf(line, sizeof line, "HTTP status %d", status);
+    note_error(line, (size_t)n);
+    close_conn(c);
+    return;
+  }
+  st.http_ok++;
+  for (char *h = c->buf; *h; h++) *h = (char)((*h >= 'A' && *h <= 'Z') ? *h + 32 : *h);
+  c->chunked = strstr(c->buf, "\ntransfer-encoding: chunked") != NULL;
+  c->state = ST_STREAM;
+  size_t body_len = c->len - (size_t)(hend + 4 - c->buf);
+  char body[4096];
+  char *copy = body_len <= sizeof body ? body : malloc(body_len);
+  if (!copy) die("malloc");
+  memcpy(copy, hend + 4, body_len);
+  c->len = 0;
+  drop_buf(c);
+  feed_body(c, copy, body_len, now);
+  if (copy != body) free(copy);
+}
+
+static void on_readable(conn_t *c) {
+  for (int rounds = 0; rounds < 4; rounds++) {
+    ssize_t n = read(c->fd, rbuf, sizeof rbuf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+      close_conn(c);
+      return;
+    }
+    uint64_t now = now_ns();
+    st.bytes += (uint64_t)n;
+    if (c->state == ST_HEADERS) {
+      ensure_cap(c, c->len + (uint32_t)n + 1);
+      memcpy(c->buf + c->len, rbuf, (size_t)n);
+      c->len += (uint32_t)n;
+      on_headers(c, now);
+    } else if (c->state == ST_STREAM) {
+      feed_body(c, rbuf, (size_t)n, now);
+    }
+    if (c->state == ST_CLOSED || (size_t)n < sizeof rbuf) return;
+  }
+}
+
+static void send_request(conn_t *c) {
+  for (;;) {
+    ssize_t n = write(c->fd, c->buf + c->sent, c->len - c->sent);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) {
+      note_error(strerror(errno), strlen(strerror(errno)));
+      close_conn(c);
+      return;
+    }
+    c->sent += (uint32_t)n;
+    if (c->sent == c->len) break;
+  }
+  c->len = c->sent = 0;
+  c->state = ST_HEADERS;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = (uint32_t)(c - conns)};
+  epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void on_writable(conn_t *c) {
+  if (c->state == ST_CONNECTING) {
+    int err = 0;
+    socklen_t elen = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    if (err) {
+      st.connect_failed++;
+      note_error(strerror(err), strlen(strerror(err)));
+      close_conn(c);
+      return;
+    }
+    st.connected++;
+    c->state = ST_SENDING;
+  }
+  if (c->state == ST_SENDING) send_request(c);
+}
+
+static void build_request(conn_t *c, int index) {
+  char num[16];
+  int nlen = snprintf(num, sizeof num, "%d", index);
+  size_t plen = strlen(opt.path);
+  ensure_cap(c, (uint32_t)(plen * 2 + 256));
+  char *o = c->buf;
+  o += sprintf(o, "GET ");
+  for (const char *p = opt.path; *p;) {
+    if (strncmp(p, "__I__", 5) == 0) {
+      memcpy(o, num, (size_t)nlen);
+      o += nlen;
+      p += 5;
+    } else {
+      *o++ = *p++;
+    }
+  }
+  o += sprintf(o, " HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", opt.host, opt.port);
+  c->len = (uint32_t)(o - c->buf);
+  c->sent = 0;
+}
+
+static void open_conn(int i) {
+  conn_t *c = &conns[i];
+  int index = opt.offset + i;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) die("socket");
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (opt.src_net > 0) {
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    int slot = i / 1000 + 1;
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl((127u << 24) | ((uint32_t)opt.src_net << 16) | (uint32_t)((slot >> 8) << 8) |
+                                (uint32_t)(slot & 255));
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
+  }
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+  inet_pton(AF_INET, opt.host, &dst.sin_addr);
+  c->fd = fd;
+  c->next_seq = 0;
+  c->started_ns = now_ns();
+  c->state = ST_CONNECTING;
+  build_request(c, index);
+  st.started++;
+  pending++;
+  opened++;
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
+  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
+    st.connect_failed++;
+    note_error(strerror(errno), strlen(strerror(errno)));
+    close_conn(c);
+  }
+}
+
+static void print_hist(const char *name, const hist_t *h) {
+  printf("\"%s\":{\"n\":%llu,\"max\":%llu,\"sum\":%llu,\"buckets\":[", name, (unsigned long long)h->n,
+         (unsigned long long)h->max, (unsigned long long)h->sum);
+  int first = 1;
+  for (int i = 0; i < HIST_SIZE; i++) {
+    if (!h->counts[i]) continue;
+    printf("%s[%llu,%llu,%llu]", first ? "" : ",", (unsigned long long)hist_low(i),
+           (unsigned long long)hist_high(i), (unsigned long long)h->counts[i]);
+    first = 0;
+  }
+  printf("]}");
+}
+
+static void report(const char *reason) {
+  int64_t seq_min = -1, seq_max = -1;
+  int open_now = 0, ready_now = 0;
+  for (int i = 0; i < opened; i++) {
+    conn_t *c = &conns[i];
+    if (c->state != ST_CLOSED) open_now++;
+    if (c->state != ST_CLOSED && c->ready) ready_now++;
+    if (!c->ready) continue;
+    if (seq_min < 0 || c->next_seq < seq_min) seq_min = c->next_seq;
+    if (c->next_seq > seq_max) seq_max = c->next_seq;
+  }
+  uint64_t now = now_ns();
+#define U(x) (unsigned long long)(x)
+  printf("{\"reason\":\"%s\",\"pid\":%d,\"elapsedMs\":%.3f,\"intervalMs\":%.3f,\"conns\":%d,\"opened\":%d,"
+         "\"open\":%d,\"readyNow\":%d,"
+         "\"connected\":%llu,\"connectFailed\":%llu,\"httpOk\":%llu,\"httpBad\":%llu,\"lastStatus\":%d,"
+         "\"ready\":%llu,\"errorEvents\":%llu,\"pings\":%llu,\"closedBeforeReady\":%llu,"
+         "\"closedAfterReady\":%llu,\"messages\":%llu,\"intervalMessages\":%llu,\"bytes\":%llu,"
+         "\"inOrder\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"missing\":%llu,\"badFrames\":%llu,"
+         "\"nextSeqMin\":%lld,\"nextSeqMax\":%lld,\"firstError\":\"%s\",",
+         reason, (int)getpid(), (double)(now - start_ns) / 1e6, (double)(now - interval_started_ns) / 1e6,
+         opt.conns, opened, open_now, ready_now, U(st.connected), U(st.connect_failed), U(st.http_ok),
+         U(st.http_bad), st.last_status, U(st.ready), U(st.error_events), U(st.pings),
+         U(st.closed_before_ready), U(st.closed_after_ready), U(st.messages), U(interval_messages),
+         U(st.bytes), U(st.in_order), U(st.duplicates), U(st.gaps), U(st.missing), U(st.bad_frames),
+         (long long)seq_min, (long long)seq_max, st.first_error);
+#undef U
+  print_hist("latencyUs", &lat_total);
+  putchar(',');
+  print_hist("intervalLatencyUs", &lat_interval);
+  putchar(',');
+  print_hist("readyUs", &ready_lat);
+  printf("}\n");
+  fflush(stdout);
+  memset(&lat_interval, 0, sizeof lat_interval);
+  interval_messages = 0;
+  interval_started_ns = now;
+}
+
+static int on_stdin(void) {
+  char cmd[64];
+  ssize_t n = read(0, cmd, sizeof cmd);
+  if (n <= 0) return 1;
+  for (ssize_t i = 0; i < n; i++) {
+    if (cmd[i] == 'q') return 1;
+    if (cmd[i] == 'r') report("request");
+  }
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: sse-client --port P --path PATH --conns N [--host 127.0.0.1] [--index-offset K]\n"
+          "                  [--src-net S (1-254; 0 = no bind)] [--connect-rate PER_SEC] [--max-pending M]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) usage();
+    if (!strcmp(a, "--host")) opt.host = v;
+    else if (!strcmp(a, "--port")) opt.port = atoi(v);
+    else if (!strcmp(a, "--path")) opt.path = v;
+    else if (!strcmp(a, "--conns")) opt.conns = atoi(v);
+    else if (!strcmp(a, "--index-offset")) opt.offset = atoi(v);
+    else if (!strcmp(a, "--src-net")) opt.src_net = atoi(v);
+    else if (!strcmp(a, "--connect-rate")) opt.rate = atof(v);
+    else if (!strcmp(a, "--max-pending")) opt.max_pending = atoi(v);
+    else usage();
+    i++;
+  }
+  if (opt.port <= 0 || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254) usage();
+  conns = calloc((size_t)opt.conns, sizeof *conns);
+  if (!conns) die("calloc");
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) die("signalfd");
+  const uint32_t SIG_TOKEN = 0xfffffffe, STDIN_TOKEN = 0xfffffffd;
+  struct epoll_event sev = {.events = EPOLLIN, .data.u32 = SIG_TOKEN};
+  epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &sev);
+  struct epoll_event iev = {.events = EPOLLIN, .data.u32 = STDIN_TOKEN};
+  int stdin_watched = epoll_ctl(ep, EPOLL_CTL_ADD, 0, &iev) == 0;
+
+  start_ns = interval_started_ns = now_ns();
+  struct epoll_event events[1024];
+  int quit = 0;
+  while (!quit) {
+    /* Open what the pace allows; wait at most until the next connection is due. */
+    int timeout = -1;
+    if (opened < opt.conns) {
+      uint64_t now = now_ns();
+      uint64_t due = opt.rate > 0 ? (uint64_t)((double)(now - start_ns) / 1e9 * opt.rate) + 1 : (uint64_t)opt.conns;
+      while (opened < opt.conns && (uint64_t)opened < due && pending < opt.max_pending) open_conn(opened);
+      if (opened < opt.conns) timeout = opt.rate > 0 ? 1 : 5;
+    }
+    if (!settled_reported && opened == opt.conns && pending <= 0) {
+      settled_reported = 1;
+      report("settled");
+    }
+    int n = epoll_wait(ep, events, 1024, timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("epoll_wait");
+    for (int k = 0; k < n; k++) {
+      uint32_t token = events[k].data.u32;
+      if (token == SIG_TOKEN) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == sizeof si) {
+          if (si.ssi_signo == SIGUSR1) report("request");
+          else quit = 1;
+        }
+        continue;
+      }
+      if (token == STDIN_TOKEN) {
+        if (on_stdin()) quit = 1;
+        continue;
+      }
+      conn_t *c = &conns[token];
+      if (c->state == ST_CLOSED) continue;
+      if (events[k].events & EPOLLOUT) on_writable(c);
+      if (c->state != ST_CLOSED && (events[k].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        if (c->state == ST_CONNECTING) on_writable(c);
+        else on_readable(c);
+      }
+    }
+  }
+  (void)stdin_watched;
+  report("final");
+  for (int i = 0; i < opened; i++)
+    if (conns[i].state != ST_CLOSED) close(conns[i].fd);
+  return 0;
+}

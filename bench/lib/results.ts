@@ -1,0 +1,144 @@
+/**
+ * Figures (ours vs the reference, ratio, target, met?), the results table and the JSON record
+ * written to bench/results/<timestamp>.json.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TargetKind } from './context.js';
+import type { CommitInfo, MachineInfo } from './machine.js';
+import { RESULTS_DIR } from './paths.js';
+
+/**
+ * What a figure must reach: a ratio to the reference (edge ÷ reference) at least / at most, or
+ * an absolute value for the edge at least / at most.
+ */
+export type Goal =
+  | { readonly kind: 'ratioAtLeast'; readonly value: number }
+  | { readonly kind: 'ratioAtMost'; readonly value: number }
+  | { readonly kind: 'atLeast'; readonly value: number }
+  | { readonly kind: 'atMost'; readonly value: number };
+
+export interface Figure {
+  readonly name: string;
+  readonly unit: string;
+  /** The real services' value. */
+  readonly edge: number | undefined;
+  readonly reference: number | undefined;
+  /** edge ÷ reference, when both are known. */
+  readonly ratio: number | undefined;
+  readonly goal: Goal | undefined;
+  /** Whether the goal is met; undefined when there is no goal or a value is missing. */
+  readonly met: boolean | undefined;
+}
+
+export function figure(
+  name: string,
+  unit: string,
+  values: Partial<Record<TargetKind, number | undefined>>,
+  goal?: Goal,
+): Figure {
+  const { edge, reference } = values;
+  const ratio =
+    edge !== undefined && reference !== undefined && reference !== 0
+      ? Math.round((edge / reference) * 100) / 100
+      : undefined;
+  let met: boolean | undefined;
+  if (goal?.kind === 'ratioAtLeast' && ratio !== undefined) met = ratio >= goal.value;
+  if (goal?.kind === 'ratioAtMost' && ratio !== undefined) met = ratio <= goal.value;
+  if (goal?.kind === 'atLeast' && edge !== undefined) met = edge >= goal.value;
+  if (goal?.kind === 'atMost' && edge !== undefined) met = edge <= goal.value;
+  return { name, unit, edge, reference, ratio, goal, met };
+}
+
+/** A yes/no check (exact delivery, bindings gone after the lease, …). */
+export interface Check {
+  readonly name: string;
+  readonly target: TargetKind;
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly title: string;
+  readonly params: Record<string, unknown>;
+  readonly figures: readonly Figure[];
+  readonly checks: readonly Check[];
+  /** Everything else measured, mostly per target (steps, CPU, latency summaries, profiles). */
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly error?: string;
+}
+
+export interface RunRecord {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly command: string;
+  readonly quick: boolean;
+  /** The reference broadcaster's design switches in this run. */
+  readonly reference: Readonly<Record<string, string>>;
+  readonly machine: MachineInfo;
+  readonly commit: CommitInfo;
+  readonly scenarios: readonly ScenarioResult[];
+}
+
+function goalText(goal: Goal | undefined): string {
+  if (!goal) return '';
+  switch (goal.kind) {
+    case 'ratioAtLeast':
+      return `≥ ${goal.value}× ref`;
+    case 'ratioAtMost':
+      return `≤ ${goal.value}× ref`;
+    case 'atLeast':
+      return `≥ ${goal.value}`;
+    case 'atMost':
+      return `≤ ${goal.value}`;
+  }
+}
+
+const show = (v: number | undefined) =>
+  v === undefined ? '–' : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(v);
+
+/** The results table, one row per figure and check. */
+export function formatTable(results: readonly ScenarioResult[]): string {
+  const rows: string[][] = [['scenario', 'figure', 'ours', 'reference', 'ratio', 'target', 'met']];
+  for (const r of results) {
+    if (r.error)
+      rows.push([r.scenario, `FAILED: ${r.error.split('\n')[0]!.slice(0, 90)}`, '', '', '', '', '✗']);
+    for (const f of r.figures) {
+      const met = f.met === undefined ? '' : f.met ? '✓' : '✗';
+      rows.push([
+        r.scenario,
+        `${f.name} (${f.unit})`,
+        show(f.edge),
+        show(f.reference),
+        f.ratio === undefined ? '' : `${f.ratio}×`,
+        goalText(f.goal),
+        met,
+      ]);
+    }
+    for (const c of r.checks) {
+      rows.push([
+        r.scenario,
+        `${c.name} [${c.target}]`,
+        c.ok ? 'ok' : `NO: ${c.detail ?? ''}`,
+        '',
+        '',
+        '',
+        c.ok ? '✓' : '✗',
+      ]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => [...row[i]!].length)));
+  const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join(' │ ');
+  return [line(rows[0]!), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...rows.slice(1).map(line)].join(
+    '\n',
+  );
+}
+
+/** Writes the record as bench/results/<timestamp>.json; returns the path. */
+export function writeRecord(record: RunRecord): string {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${record.startedAt.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  return file;
+}

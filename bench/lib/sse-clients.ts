@@ -1,0 +1,238 @@
+/**
+ * The C epoll client (`bench/client/sse-client.c`): compiled once into `.tmp/bench/`, run as shards of
+ * at most {@link MAX_CONNS_PER_SHARD} connections (one process holds about 19,980 sockets), each
+ * shard from its own 127.<net>.x.y source addresses.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnChild, type Child } from './children.js';
+import { mergeHistograms, type HistogramJson } from './histogram.js';
+import { JsonLines } from './json-lines.js';
+import { BENCH_DIR, TMP_DIR } from './paths.js';
+
+export const MAX_CONNS_PER_SHARD = 9_500;
+
+/** One report line of the C client (see the header of sse-client.c). */
+export interface ClientReport {
+  readonly reason: 'settled' | 'request' | 'final';
+  readonly elapsedMs: number;
+  readonly intervalMs: number;
+  readonly conns: number;
+  readonly opened: number;
+  readonly open: number;
+  readonly readyNow: number;
+  readonly connected: number;
+  readonly connectFailed: number;
+  readonly httpOk: number;
+  readonly httpBad: number;
+  readonly lastStatus: number;
+  readonly ready: number;
+  readonly errorEvents: number;
+  readonly pings: number;
+  readonly closedBeforeReady: number;
+  readonly closedAfterReady: number;
+  readonly messages: number;
+  readonly intervalMessages: number;
+  readonly bytes: number;
+  readonly inOrder: number;
+  readonly duplicates: number;
+  readonly gaps: number;
+  readonly missing: number;
+  readonly badFrames: number;
+  /** Lowest / highest next expected seq over connections that got `ready` (-1: none). */
+  readonly nextSeqMin: number;
+  readonly nextSeqMax: number;
+  readonly firstError: string;
+  readonly latencyUs: HistogramJson;
+  readonly intervalLatencyUs: HistogramJson;
+  readonly readyUs: HistogramJson;
+}
+
+let compiled: string | undefined;
+
+/** Compiles the client if the binary is missing or older than its source; returns its path. */
+export function compileClient(): string {
+  if (compiled) return compiled;
+  const source = path.join(BENCH_DIR, 'client', 'sse-client.c');
+  const binary = path.join(TMP_DIR, 'sse-client');
+  fs.mkdirSync(TMP_DIR, { recursive: true });
+  const stale = !fs.existsSync(binary) || fs.statSync(binary).mtimeMs < fs.statSync(source).mtimeMs;
+  if (stale) execFileSync('gcc', ['-O2', '-Wall', '-o', binary, source], { stdio: 'inherit' });
+  compiled = binary;
+  return binary;
+}
+
+let nextSourceNet = 1;
+
+/** A distinct 127.<net>.0.0/16 source range per shard, reused after 254. */
+function takeSourceNet(): number {
+  const net = nextSourceNet;
+  nextSourceNet = (nextSourceNet % 254) + 1;
+  return net;
+}
+
+export interface ShardOptions {
+  readonly port: number;
+  /** Request path and query; every `__I__` becomes the connection's index. */
+  readonly path: string;
+  readonly conns: number;
+  readonly indexOffset?: number;
+  /** Connections opened per second (0: as fast as `maxPending` allows). */
+  readonly connectRate?: number;
+  /** Connections in flight (not yet `ready`) at most. */
+  readonly maxPending?: number;
+}
+
+export class ClientShard {
+  private readonly reports: JsonLines<ClientReport>;
+
+  private constructor(
+    readonly child: Child,
+    readonly options: ShardOptions,
+  ) {
+    this.reports = new JsonLines<ClientReport>(child);
+  }
+
+  static start(options: ShardOptions): ClientShard {
+    const args = [
+      '--port',
+      String(options.port),
+      '--path',
+      options.path,
+      '--conns',
+      String(options.conns),
+      '--index-offset',
+      String(options.indexOffset ?? 0),
+      '--src-net',
+      String(takeSourceNet()),
+      '--connect-rate',
+      String(options.connectRate ?? 0),
+      '--max-pending',
+      String(options.maxPending ?? 256),
+    ];
+    const child = spawnChild('sse-client', compileClient(), args, { stdinPipe: true });
+    return new ClientShard(child, options);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  private next(reason: ClientReport['reason'], from: number, timeoutMs: number): Promise<ClientReport> {
+    return this.reports.next((r) => r.reason === reason, from, timeoutMs, `a "${reason}" report`);
+  }
+
+  /** Waits until every connection is ready or has failed. */
+  settled(timeoutMs: number): Promise<ClientReport> {
+    return this.next('settled', 0, timeoutMs);
+  }
+
+  /** Asks for a report now (the interval figures restart). */
+  report(timeoutMs = 10_000): Promise<ClientReport> {
+    const from = this.reports.lines.length;
+    this.child.process.stdin!.write('r\n');
+    return this.next('request', from, timeoutMs);
+  }
+
+  /** Closes every connection, returns the final report, and waits for the process to exit. */
+  async finish(timeoutMs = 20_000): Promise<ClientReport> {
+    const from = this.reports.lines.length;
+    if (this.child.isRunning()) this.child.process.stdin!.end('q\n');
+    const final = await this.next('final', from, timeoutMs);
+    await this.child.stop('SIGTERM', 5000);
+    return final;
+  }
+}
+
+/** Several shards as one: spreads `conns` over shards and merges their reports. */
+export class ClientGroup {
+  private constructor(readonly shards: readonly ClientShard[]) {}
+
+  /**
+   * Starts ceil(conns / perShard) shards; connection indexes run 0..conns-1 across them (plus
+   * `indexOffset`), and shard i connects to `ports[i % ports.length]`.
+   */
+  static start(
+    options: Omit<ShardOptions, 'port'> & { ports: readonly number[]; perShard?: number },
+  ): ClientGroup {
+    const perShard = Math.min(options.perShard ?? MAX_CONNS_PER_SHARD, MAX_CONNS_PER_SHARD);
+    const count = Math.max(1, Math.ceil(options.conns / perShard));
+    const shards: ClientShard[] = [];
+    let offset = options.indexOffset ?? 0;
+    for (let i = 0; i < count; i++) {
+      const conns = Math.floor(options.conns / count) + (i < options.conns % count ? 1 : 0);
+      const rate = options.connectRate ? options.connectRate / count : 0;
+      shards.push(
+        ClientShard.start({
+          ...options,
+          port: options.ports[i % options.ports.length]!,
+          conns,
+          indexOffset: offset,
+          connectRate: rate,
+        }),
+      );
+      offset += conns;
+    }
+    return new ClientGroup(shards);
+  }
+
+  get pids(): Record<string, number> {
+    return Object.fromEntries(this.shards.map((s, i) => [`client${i}`, s.pid]));
+  }
+
+  async settled(timeoutMs: number): Promise<ClientReport> {
+    return mergeReports(await Promise.all(this.shards.map((s) => s.settled(timeoutMs))));
+  }
+
+  async report(): Promise<ClientReport> {
+    return mergeReports(await Promise.all(this.shards.map((s) => s.report())));
+  }
+
+  async finish(): Promise<ClientReport> {
+    return mergeReports(await Promise.all(this.shards.map((s) => s.finish())));
+  }
+}
+
+const SUMMED = [
+  'conns',
+  'opened',
+  'open',
+  'readyNow',
+  'connected',
+  'connectFailed',
+  'httpOk',
+  'httpBad',
+  'ready',
+  'errorEvents',
+  'pings',
+  'closedBeforeReady',
+  'closedAfterReady',
+  'messages',
+  'intervalMessages',
+  'bytes',
+  'inOrder',
+  'duplicates',
+  'gaps',
+  'missing',
+  'badFrames',
+] as const;
+
+export function mergeReports(reports: readonly ClientReport[]): ClientReport {
+  const first = reports[0];
+  if (!first) throw new Error('no client reports to merge');
+  const sums = Object.fromEntries(SUMMED.map((k) => [k, reports.reduce((s, r) => s + r[k], 0)]));
+  const withReady = reports.filter((r) => r.nextSeqMin >= 0);
+  return {
+    ...first,
+    ...sums,
+    elapsedMs: Math.max(...reports.map((r) => r.elapsedMs)),
+    intervalMs: Math.max(...reports.map((r) => r.intervalMs)),
+    nextSeqMin: withReady.length ? Math.min(...withReady.map((r) => r.nextSeqMin)) : -1,
+    nextSeqMax: withReady.length ? Math.max(...withReady.map((r) => r.nextSeqMax)) : -1,
+    firstError: reports.find((r) => r.firstError)?.firstError ?? '',
+    latencyUs: mergeHistograms(reports.map((r) => r.latencyUs)),
+    intervalLatencyUs: mergeHistograms(reports.map((r) => r.intervalLatencyUs)),
+    readyUs: mergeHistograms(reports.map((r) => r.readyUs)),
+  } as ClientReport;
+}

@@ -1,0 +1,209 @@
+/**
+ * The two systems every scenario runs against: the real services (one ingest and N edges,
+ * started from their built dist/) and the reference broadcaster. Both expose ports for the
+ * clients, pids for the figures, and a sink that feeds them equivalent messages.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawnChild, type Child } from './children.js';
+import type { BenchContext, TargetKind } from './context.js';
+import { AmqpSink, RedisFrameSink, type MessageSink } from './publishers.js';
+import { BENCH_DIR, ROOT } from './paths.js';
+import { transpileEntry } from './transpile.js';
+import { sleep } from './load.js';
+
+export interface Target {
+  readonly kind: TargetKind;
+  /** Ports the clients connect to (one per edge process). */
+  readonly ports: readonly number[];
+  /** The processes that serve clients (edges, or the broadcaster). */
+  readonly servers: readonly Child[];
+  /** Every process of this target by name, for CPU figures (ingest, edge0…, broadcaster). */
+  readonly pids: Record<string, number>;
+  /** The ingest process (edge system only). */
+  readonly ingest?: Child;
+  readonly ingestMetricsPort?: number;
+  readonly queue?: string;
+  /** The environment the services were started with (edge system only), to start more. */
+  readonly serviceEnv?: NodeJS.ProcessEnv;
+  readonly keyPrefix: string;
+  /** A sink publishing into this target for clients bound to `patterns` on `exchange`. */
+  sink(exchange: string, patterns: readonly string[]): Promise<MessageSink>;
+  /** Stops the processes (profiles, when enabled, are written on this graceful stop). */
+  stop(): Promise<void>;
+}
+
+export interface TargetOptions {
+  /** Extra environment for the services (e.g. BINDING_LEASE_SECONDS). */
+  readonly env?: Record<string, string>;
+  readonly edges?: number;
+  /** Label for log files and profile directories. */
+  readonly label: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls an HTTP URL until it answers 200; fails early if `child` exits. */
+async function waitHttpOk(url: string, child: Child, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!child.isRunning()) throw new Error(`${child.name} exited before it was ready (see its log)`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`${child.name} did not answer 200 on ${url} within ${timeoutMs} ms`);
+}
+
+export function startTarget(ctx: BenchContext, kind: TargetKind, opts: TargetOptions): Promise<Target> {
+  return kind === 'edge' ? startEdgeSystem(ctx, opts) : startReference(ctx, opts);
+}
+
+export type ServiceRole = 'ingest' | 'edge';
+
+export interface ServiceProcess {
+  readonly child: Child;
+  readonly port: number;
+  readonly metricsPort: number;
+}
+
+/** Starts one service process from its dist/ on free ports; resolves once /readyz answers 200. */
+export async function startService(
+  ctx: BenchContext,
+  role: ServiceRole,
+  name: string,
+  env: NodeJS.ProcessEnv,
+  label: string,
+): Promise<ServiceProcess> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = spawnChild(
+    name,
+    process.execPath,
+    nodeArgs(ctx, `${label}-${name}`, path.join(ROOT, 'services', role, 'dist', 'main.js')),
+    {
+      cwd: ROOT,
+      env: { ...env, PORT: String(port), METRICS_PORT: String(metricsPort) },
+      logFile: path.join(ctx.runDir, `${label}-${name}.log`),
+    },
+  );
+  await waitHttpOk(`http://127.0.0.1:${metricsPort}/readyz`, child);
+  return { child, port, metricsPort };
+}
+
+function nodeArgs(ctx: BenchContext, label: string, entry: string): string[] {
+  if (!ctx.options.profile) return [entry];
+  const dir = path.join(ctx.runDir, 'profiles', label);
+  fs.mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, entry];
+}
+
+async function startEdgeSystem(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+  for (const role of ['ingest', 'edge']) {
+    if (!fs.existsSync(path.join(ROOT, 'services', role, 'dist', 'main.js'))) {
+      throw new Error(`services/${role}/dist/main.js is missing: run \`npm run build\` first`);
+    }
+  }
+  const keyPrefix = ctx.keyPrefix();
+  const queue = ctx.queueName();
+  const baseEnv = {
+    ...process.env,
+    AMQP_URL: ctx.options.amqpUrl,
+    REDIS_URL: ctx.options.redisUrl,
+    KEY_PREFIX: keyPrefix,
+    AMQP_QUEUE: queue,
+    ALLOWED_EXCHANGE_PREFIXES: 'exchange/bench/',
+    MAX_CONNECTIONS: '20000',
+    LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const start = (role: ServiceRole, name: string) => startService(ctx, role, name, baseEnv, opts.label);
+  const ingest = await start('ingest', 'ingest');
+  const edges = await Promise.all(
+    Array.from({ length: opts.edges ?? ctx.options.edges }, (_, i) => start('edge', `edge${i}`)),
+  );
+  const pids: Record<string, number> = { ingest: ingest.child.pid };
+  edges.forEach((e, i) => (pids[`edge${i}`] = e.child.pid));
+  return {
+    kind: 'edge',
+    ports: edges.map((e) => e.port),
+    servers: edges.map((e) => e.child),
+    pids,
+    ingest: ingest.child,
+    ingestMetricsPort: ingest.metricsPort,
+    queue,
+    serviceEnv: baseEnv,
+    keyPrefix,
+    sink: (exchange) => AmqpSink.open(ctx.options.amqpUrl, exchange),
+    stop: async () => {
+      await Promise.all(edges.map((e) => e.child.stop()));
+      await ingest.child.stop();
+      await ctx.deleteQueue(queue);
+    },
+  };
+}
+
+/**
+ * The broadcaster's design switches (see its header), from BENCH_REFERENCE_WRITE_MODE and
+ * BENCH_REFERENCE_ROUTER: for A/B runs that measure what one design choice costs.
+ */
+export function referenceVariant(): { WRITE_MODE: string; ROUTER: string } {
+  return {
+    WRITE_MODE: process.env.BENCH_REFERENCE_WRITE_MODE ?? 'socket-corked',
+    ROUTER: process.env.BENCH_REFERENCE_ROUTER ?? 'http',
+  };
+}
+
+async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+  const keyPrefix = ctx.keyPrefix();
+  const port = await freePort();
+  const entry = transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts'));
+  const child = spawnChild(
+    'broadcaster',
+    process.execPath,
+    nodeArgs(ctx, `${opts.label}-broadcaster`, entry),
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        ...opts.env,
+        ...referenceVariant(),
+        PORT: String(port),
+        REDIS_URL: ctx.options.redisUrl,
+        KEY_PREFIX: keyPrefix,
+      },
+      logFile: path.join(ctx.runDir, `${opts.label}-broadcaster.log`),
+    },
+  );
+  await waitHttpOk(`http://127.0.0.1:${port}/ping`, child);
+  return {
+    kind: 'reference',
+    ports: [port],
+    servers: [child],
+    pids: { broadcaster: child.pid },
+    keyPrefix,
+    sink: async (exchange, patterns) =>
+      RedisFrameSink.open(ctx.options.redisUrl, keyPrefix, exchange, patterns),
+    stop: async () => {
+      await child.stop();
+    },
+  };
+}
+
+/** The connect path for one binding list (URL-encoded; `__I__` survives encoding for per-client keys). */
+export function connectPath(bindings: readonly { exchange: string; routingKeyPattern: string }[]): string {
+  return `/api/events/v1/connect/?bindings=${encodeURIComponent(JSON.stringify({ bindings }))}`;
+}

@@ -1,0 +1,127 @@
+/**
+ * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]]`
+ *
+ * Runs the named scenarios (all by default) against the real services and the reference
+ * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { guardChildren } from './lib/children.js';
+import { BenchContext, type TargetKind } from './lib/context.js';
+import { commitInfo, machineInfo } from './lib/machine.js';
+import { formatProfiles, summarizeProfiles, type ProfileSummary } from './lib/cpu-profile.js';
+import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js';
+import { referenceVariant } from './lib/targets.js';
+import { SCENARIOS } from './scenarios/index.js';
+
+const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
+scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
+  --quick     small loads and short steps (a CI smoke, about a minute)
+  --targets   which systems to run (default: edge,reference)
+  --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
+  --edges N   edge processes in the edge system (default 1)`;
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      targets: { type: 'string', default: 'edge,reference' },
+      edges: { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const unknown = positionals.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  const targets = values.targets.split(',').filter(Boolean) as TargetKind[];
+  const edges = Number(values.edges);
+  if (
+    unknown.length > 0 ||
+    targets.some((t) => t !== 'edge' && t !== 'reference') ||
+    !Number.isInteger(edges) ||
+    edges < 1
+  ) {
+    console.error(unknown.length > 0 ? `unknown scenario: ${unknown.join(', ')}\n${USAGE}` : USAGE);
+    return 2;
+  }
+  const selected = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
+
+  guardChildren();
+  const startedAt = new Date().toISOString();
+  const ctx = await BenchContext.create({
+    quick: values.quick,
+    profile: values.profile,
+    edges,
+    targets,
+    amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const results: ScenarioResult[] = [];
+  try {
+    for (const scenario of selected) {
+      ctx.log(`▶ ${scenario.name}: ${scenario.title}`);
+      const started = Date.now();
+      try {
+        const result = await scenario.run(ctx, scenario.params(values.quick));
+        const profiles = values.profile ? takeProfiles(ctx, scenario.name) : {};
+        results.push(
+          Object.keys(profiles).length > 0 ? { ...result, details: { ...result.details, profiles } } : result,
+        );
+        if (Object.keys(profiles).length > 0) ctx.log(formatProfiles(profiles));
+      } catch (err) {
+        const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        ctx.log(`  ${scenario.name} failed: ${error}`);
+        results.push({
+          scenario: scenario.name,
+          title: scenario.title,
+          params: {},
+          figures: [],
+          checks: [],
+          details: {},
+          error,
+        });
+      }
+      ctx.log(`  ${scenario.name} took ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+  } finally {
+    await ctx.close();
+  }
+
+  const file = writeRecord({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    quick: values.quick,
+    reference: referenceVariant(),
+    machine: machineInfo(),
+    commit: commitInfo(),
+    scenarios: results,
+  });
+  console.log(formatTable(results));
+  console.log(`\nrecord: ${file}`);
+  const failed = results.some((r) => r.error || r.checks.some((c) => !c.ok));
+  return failed ? 1 : 0;
+}
+
+/** Moves the profiles the scenario's processes wrote to profiles-<scenario>/ and summarises them. */
+function takeProfiles(ctx: BenchContext, scenario: string): Record<string, ProfileSummary[]> {
+  const fresh = path.join(ctx.runDir, 'profiles');
+  if (!fs.existsSync(fresh)) return {};
+  const kept = path.join(ctx.runDir, `profiles-${scenario}`);
+  fs.renameSync(fresh, kept);
+  return summarizeProfiles(kept);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,17 @@
+import { bindingScaleScenario } from './binding-scale.js';
+import { broadcastScenario } from './broadcast.js';
+import { connectScenario } from './connect.js';
+import { ingestThroughputScenario } from './ingest-throughput.js';
+import { latencyScenario } from './latency.js';
+import { memoryScenario } from './memory.js';
+import type { AnyScenario } from './scenario.js';
+
+/** Every scenario, in the order a full run takes them. */
+export const SCENARIOS: readonly AnyScenario[] = [
+  broadcastScenario,
+  memoryScenario,
+  latencyScenario,
+  connectScenario,
+  bindingScaleScenario,
+  ingestThroughputScenario,
+] as AnyScenario[];

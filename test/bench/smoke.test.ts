@@ -1,0 +1,66 @@
+/**
+ * The benchmark harness end to end at toy size, against the real services (built dist/) and the
+ * reference broadcaster: the C client, both publishers and the exact-delivery check must agree
+ * that every client got every message once and in order.
+ */
+import { expect } from 'chai';
+import { BenchContext } from '../../bench/lib/context.js';
+import { measureBindingScale } from '../../bench/scenarios/binding-scale.js';
+import { measureLatency } from '../../bench/scenarios/latency.js';
+import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
+
+describe('bench: smoke (quick scenarios against the real services)', function () {
+  this.timeout(60_000);
+  let ctx: BenchContext;
+
+  before(async () => {
+    await needRabbit();
+    await needRedis();
+    ctx = await BenchContext.create({
+      quick: true,
+      profile: false,
+      edges: 1,
+      targets: ['edge', 'reference'],
+      amqpUrl: AMQP_URL,
+      redisUrl: REDIS_URL,
+      log: () => undefined,
+    });
+  });
+
+  after(async () => {
+    await ctx?.close();
+  });
+
+  it('delivers every message to every client once, in order, on one shared binding', async () => {
+    const outcomes = await measureLatency(ctx, { clients: 50, rate: 40, seconds: 1, payloadBytes: 1024 });
+    for (const kind of ['edge', 'reference'] as const) {
+      const outcome = outcomes[kind];
+      if (!outcome?.ok) throw new Error(`${kind} failed: ${outcome?.error}`);
+      const { delivery, latency } = outcome.value;
+      expect(delivery.problems, kind).to.deep.equal([]);
+      expect(delivery).to.include({ exact: true, clients: 50, expectedPerClient: 40, received: 2000 });
+      expect(latency.count, kind).to.equal(2000);
+    }
+  });
+
+  it('routes each of many distinct bindings to its own client, and unbinds them after the lease', async () => {
+    const outcomes = await measureBindingScale(ctx, {
+      clients: 30,
+      leaseSeconds: 1,
+      messagesPerClient: 3,
+      publishRate: 200,
+      maxPending: 30,
+      idleSeconds: 0,
+    });
+    for (const kind of ['edge', 'reference'] as const) {
+      const outcome = outcomes[kind];
+      if (!outcome?.ok) throw new Error(`${kind} failed: ${outcome?.error}`);
+      expect(outcome.value.delivery.problems, kind).to.deep.equal([]);
+      expect(outcome.value.delivery.received, kind).to.equal(90);
+    }
+    const edge = outcomes.edge?.ok ? outcomes.edge.value : undefined;
+    expect(edge?.broker?.bindings).to.equal(30);
+    expect(edge?.broker?.queues).to.have.length(1);
+    expect(edge?.bindingsLeft).to.equal(0);
+  });
+});
