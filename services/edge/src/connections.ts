@@ -14,7 +14,7 @@ import {
 import type { Hub } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Ticker } from './tickers.js';
-import { FrameWriter, type OutFrame } from './writer.js';
+import { FrameWriter, TickBatcher, type OutFrame } from './writer.js';
 
 export interface ConnectionsDeps {
   readonly hub: Hub;
@@ -33,6 +33,7 @@ export class Connections implements ConnectionHost {
   private readonly open = new Set<Connection>();
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
+  private readonly batcher = new TickBatcher();
   readonly slowError: ErrorEvent;
 
   constructor(private readonly deps: ConnectionsDeps) {
@@ -62,7 +63,7 @@ export class Connections implements ConnectionHost {
   ): { conn: Connection; subscribed: Promise<void> } {
     const { hub, logger, maxBufferedBytes } = this.deps;
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
-    const writer = new FrameWriter(res, maxBufferedBytes);
+    const writer = new FrameWriter(res, maxBufferedBytes, this.batcher);
     const conn = new Connection(id, bindings, channels, openedAt, writer, this);
     this.open.add(conn);
     for (const b of bindings) this.deps.bindings.hold(b);

@@ -23,22 +23,54 @@ export class OutFrame {
 }
 
 /**
+ * Holds the sockets written to in this tick corked, and uncorks them all together once the tick's
+ * work is done. Bus messages that arrive together (one Redis read often carries many) then leave
+ * in one system call per client instead of one per frame. One per edge, shared by every writer.
+ */
+export class TickBatcher {
+  private corked: Socket[] = [];
+  /** Numbers the batches: it moves on each time the corked sockets are flushed. */
+  batch = 0;
+
+  private readonly flush = (): void => {
+    const sockets = this.corked;
+    this.corked = [];
+    this.batch++;
+    for (const socket of sockets) socket.uncork();
+  };
+
+  /** Corks the socket until the end of this tick, unless it already is. */
+  hold(socket: Socket): void {
+    if (socket.writableCorked > 0) return;
+    socket.cork();
+    if (this.corked.push(socket) === 1) process.nextTick(this.flush);
+  }
+}
+
+/**
  * Writes SSE frames straight to one client's socket, under the response's framing (a chunk per
  * frame for HTTP/1.1, raw bytes for HTTP/1.0): going around ServerResponse.write saves its per-call
  * chunk framing, which otherwise dominates the cost of a broadcast.
  *
- * A frame is refused once the client has stopped draining: when unsent bytes are waiting and the
- * frame would take them past the cap. An empty buffer always takes a frame, so one large message
- * does not close a client that reads.
+ * Frames written in the same tick are coalesced into one write by the shared TickBatcher.
+ *
+ * A frame is refused once the client has stopped draining: when bytes from an earlier tick are
+ * still unsent and the frame would take the total past the cap. A client whose buffer was empty
+ * when this tick began takes all of this tick's frames, so one large message, or a burst that
+ * arrived together, does not close a client that reads.
  */
 export class FrameWriter {
   private readonly socket: Socket | null;
   private readonly chunked: boolean;
+  /** The batch of the last write, and the bytes that were unsent when that batch began. */
+  private batch = -1;
+  private backlog = 0;
 
   /** `res` must have sent its headers (flushHeaders) before the first write. */
   constructor(
     private readonly res: ServerResponse,
     private readonly maxBufferedBytes: number,
+    private readonly batcher: TickBatcher,
   ) {
     this.socket = res.socket;
     this.chunked = res.chunkedEncoding;
@@ -55,7 +87,13 @@ export class FrameWriter {
     if (socket === null || socket.destroyed) return true; // gone: the close event does the rest
     const bytes = this.chunked ? frame.chunk : frame.bytes;
     const unsent = socket.writableLength;
-    if (unsent > 0 && unsent + bytes.length > this.maxBufferedBytes) return false;
+    const batcher = this.batcher;
+    if (this.batch !== batcher.batch) {
+      this.batch = batcher.batch;
+      this.backlog = unsent;
+    }
+    if (this.backlog > 0 && unsent + bytes.length > this.maxBufferedBytes) return false;
+    batcher.hold(socket);
     socket.write(bytes);
     return true;
   }
