@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { corsHeaders } from './cors.js';
 
@@ -13,9 +13,43 @@ export interface AppOptions {
 /** The three prefixes the original service answered on; they are aliases. */
 const PREFIXES = ['/api/events/v1', '/events/v1', '/v1'];
 
+/** Lower-cased connect paths, with and without the trailing slash. */
+const CONNECT_PATHS = new Set(PREFIXES.flatMap((p) => [`${p}/connect`, `${p}/connect/`]));
+
+function isConnect(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return CONNECT_PATHS.has((q < 0 ? url : url.slice(0, q)).toLowerCase());
+}
+
+function setCorsHeaders(corsOrigins: readonly string[], req: IncomingMessage, res: ServerResponse): void {
+  for (const [name, value] of Object.entries(corsHeaders(corsOrigins, req.headers.origin)))
+    res.setHeader(name, value);
+}
+
+/**
+ * The edge's request listener. Streams, the requests that stay open, go straight to the connect
+ * handler on node:http: routing them through express would cost every open stream the
+ * per-request objects express keeps (about 5 KiB of heap each, docs/performance.md). Everything
+ * else goes to the express app, which answers the same connect paths identically.
+ */
+export function createRequestListener(opts: AppOptions): RequestListener {
+  const app = createApp(opts);
+  return (req, res) => {
+    if (isConnect(req)) {
+      setCorsHeaders(opts.corsOrigins, req, res);
+      opts.connect(req, res);
+    } else {
+      app(req, res);
+    }
+  };
+}
+
 /**
  * The client-facing HTTP app: the connect and ping routes under each prefix (with or without a
- * trailing slash: express matches both when strict routing is off), JSON for everything else.
+ * trailing slash: express matches both when strict routing is off; case-insensitively, like the
+ * fast path in createRequestListener), JSON for everything else.
  */
 export function createApp(opts: AppOptions): Express {
   const app = express();
@@ -24,9 +58,7 @@ export function createApp(opts: AppOptions): Express {
   app.set('query parser', false); // the connect handler reads the raw query itself
 
   app.use((req, res, next) => {
-    const origin = req.headers.origin;
-    for (const [name, value] of Object.entries(corsHeaders(opts.corsOrigins, origin)))
-      res.setHeader(name, value);
+    setCorsHeaders(opts.corsOrigins, req, res);
     next();
   });
   app.get(

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { EdgeBindings, type BindQueue, type Bus, type LeaseStore } from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
-import { createApp } from './app.js';
+import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';
 import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
 import { errorEvent } from './connection.js';
@@ -88,7 +88,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     logger,
     maxBufferedBytes: config.maxBufferedBytes,
   });
-  const app = createApp({
+  const listener = createRequestListener({
     corsOrigins: config.corsOrigins,
     connect: createConnectHandler({
       config,
@@ -100,7 +100,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     }),
     uptimeSeconds: () => process.uptime(),
   });
-  const server = http.createServer({ noDelay: true }, app);
+  const server = http.createServer({ noDelay: true }, listener);
   const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE);
 
   bindings.start();
