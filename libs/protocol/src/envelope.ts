@@ -13,8 +13,13 @@ export interface Envelope {
   readonly frame: Buffer;
 }
 
+/** The envelope's header line; `id` must be printable ASCII without spaces. */
+export function envelopeHeader(id: string, receivedAt: number): string {
+  return `${id} ${receivedAt}\n`;
+}
+
 export function encodeEnvelope(id: string, receivedAt: number, frame: Buffer): Buffer {
-  const header = Buffer.from(`${id} ${receivedAt}\n`, 'latin1');
+  const header = Buffer.from(envelopeHeader(id, receivedAt), 'latin1');
   return Buffer.concat([header, frame], header.length + frame.length);
 }
 

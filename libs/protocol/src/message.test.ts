@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ccKeysOf, minifyJson, renderMessageFrame, routesOf } from './message.js';
+import { ccKeysOf, minifyJson, renderMessageEnvelope, renderMessageFrame, routesOf } from './message.js';
 import { READY_FRAME, errorFrame, pingFrame, sseFrame } from './sse.js';
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 import { names } from './names.js';
@@ -11,6 +11,26 @@ const delivery = (body: string | Buffer, cc: string[] = []) => ({
   cc,
   body: Buffer.isBuffer(body) ? body : Buffer.from(body),
 });
+
+/** The obvious minifier, one character at a time: the reference minifyJson must agree with. */
+function scanMinify(text: string): string {
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i];
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c !== ' ' && c !== '\n' && c !== '\r' && c !== '\t') {
+      out += c;
+    }
+  }
+  return out;
+}
 
 function parseFrame(frame: Buffer | string) {
   const text = frame.toString();
@@ -57,6 +77,39 @@ describe('protocol: SSE frames and the message event', () => {
   it('minifies JSON without touching strings', () => {
     expect(minifyJson(' [ 1 , "a \\" b" , { "k" : "\\\\" } ] ')).to.equal('[1,"a \\" b",{"k":"\\\\"}]');
     expect(minifyJson('{"a":1}')).to.equal('{"a":1}');
+    expect(minifyJson('{"a\\\\":"b\\\\\\"c d" , "e":" "}')).to.equal('{"a\\\\":"b\\\\\\"c d","e":" "}');
+  });
+
+  it('minifies generated JSON exactly as a character-by-character scan does (seeded)', () => {
+    let seed = 20261124;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const ws = () =>
+      Array.from({ length: Math.floor(random() * 3) }, () => pick([' ', '\n', '\r', '\t'])).join('');
+    const str = () =>
+      '"' +
+      Array.from({ length: Math.floor(random() * 8) }, () =>
+        pick(['a', ' ', '\\\\', '\\"', '\\n', "'", 'é']),
+      ).join('') +
+      '"';
+    const value = (depth: number): string => {
+      const kind = depth > 3 ? pick(['s', 'n']) : pick(['s', 'n', 'a', 'o', 'l']);
+      if (kind === 's') return str();
+      if (kind === 'n') return pick(['0', '-1.50', '1e+10', '2.0E-3']);
+      if (kind === 'l') return pick(['true', 'false', 'null']);
+      const n = Math.floor(random() * 4);
+      const items = Array.from({ length: n }, () =>
+        kind === 'a'
+          ? ws() + value(depth + 1) + ws()
+          : ws() + str() + ws() + ':' + ws() + value(depth + 1) + ws(),
+      );
+      return (kind === 'a' ? '[' : '{') + items.join(',') + (kind === 'a' ? ']' : '}');
+    };
+    for (let i = 0; i < 2000; i++) {
+      const text = ws() + value(0) + ws();
+      JSON.parse(text); // the generator makes valid JSON only
+      expect(minifyJson(text), text).to.equal(scanMinify(text));
+    }
   });
 
   it('reads CC headers and lists only route.* keys as routes', () => {
@@ -64,6 +117,15 @@ describe('protocol: SSE frames and the message event', () => {
     expect(ccKeysOf('route.a')).to.deep.equal(['route.a']);
     expect(ccKeysOf(['route.a', Buffer.from('b'), 3])).to.deep.equal(['route.a', 'b']);
     expect(routesOf(['route.a', 'routex', 'route.'])).to.deep.equal(['a', '']);
+  });
+
+  it('renders the envelope of a message in one go, byte for byte as frame plus envelope', () => {
+    for (const body of ['{"a": "é ü"}', 'plain text é', Buffer.from([0xff, 0x00, 0x41])]) {
+      const d = delivery(body, ['route.x', 'other']);
+      const envelope = renderMessageEnvelope('ab.12', 1700000000123, d);
+      expect(envelope.equals(encodeEnvelope('ab.12', 1700000000123, renderMessageFrame(d)))).to.equal(true);
+      expect(decodeEnvelope(envelope)?.frame.equals(renderMessageFrame(d))).to.equal(true);
+    }
   });
 
   it('round-trips the bus envelope', () => {

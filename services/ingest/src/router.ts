@@ -1,5 +1,5 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { ccKeysOf, encodeEnvelope, renderMessageFrame } from '@events-proxy/protocol';
+import { ccKeysOf, renderMessageEnvelope } from '@events-proxy/protocol';
 import type { Bus, BusMessage } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
 import type { ActiveBindings } from './active-bindings.js';
@@ -86,8 +86,8 @@ export class Router {
       this.unmatched++;
       return;
     }
-    const frame = renderMessageFrame({ exchange, routingKey, redelivered, cc, body: msg.content });
-    const envelope = encodeEnvelope(this.opts.nextId(), receivedAt, frame);
+    const delivery = { exchange, routingKey, redelivered, cc, body: msg.content };
+    const envelope = renderMessageEnvelope(this.opts.nextId(), receivedAt, delivery);
     for (const channel of channels) this.batch.push({ channel, envelope });
   }
 
