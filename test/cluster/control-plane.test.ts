@@ -25,6 +25,9 @@ class FakeBroker implements BrokerBindings {
   unbinds = 0;
   /** While set, unbind() reports it has started and then waits for the gate to open. */
   unbindGate: { entered: () => void; release: Promise<void> } | undefined;
+  /** Unbinds running now, and the most seen at once. */
+  private running = 0;
+  maxConcurrentUnbinds = 0;
 
   async bind(b: Binding): Promise<void> {
     this.binds++;
@@ -33,11 +36,17 @@ class FakeBroker implements BrokerBindings {
 
   async unbind(b: Binding): Promise<void> {
     this.unbinds++;
-    if (this.unbindGate) {
-      this.unbindGate.entered();
-      await this.unbindGate.release;
+    this.maxConcurrentUnbinds = Math.max(this.maxConcurrentUnbinds, ++this.running);
+    try {
+      if (this.unbindGate) {
+        this.unbindGate.entered();
+        await this.unbindGate.release;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      this.bound.delete(bindingKey(b));
+    } finally {
+      this.running--;
     }
-    this.bound.delete(bindingKey(b));
   }
 
   has(b: Binding): boolean {
@@ -177,6 +186,19 @@ for (const [driver, setup] of setups) {
       expect(broker.has(binding), 'bound after ensure() resolved').to.equal(true);
       expect(broker.binds).to.equal(2);
       expect(await roles.edge.store.renewIfLeased([bindingKey(binding)], 600)).to.deep.equal([true]);
+    });
+
+    it('reaps every expired binding in one round, more than a page of them, a few at a time', async () => {
+      await start(60_000); // the timer does not fire during the test: reap() is called directly
+      const keys = Array.from({ length: 2500 }, (_, i) => `${binding.exchange}.${i}`).map((pattern) =>
+        bindingKey({ exchange: binding.exchange, routingKeyPattern: pattern }),
+      );
+      for (const key of keys) await roles.ingest.store.lease(key, 0);
+      for (const key of keys) broker.bound.add(key);
+      expect(await ingest.reap()).to.equal(2500);
+      expect(broker.bound.size).to.equal(0);
+      expect(await roles.ingest.store.all()).to.deep.equal([]);
+      expect(broker.maxConcurrentUnbinds).to.be.within(2, 4);
     });
   });
 }

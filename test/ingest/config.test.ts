@@ -24,7 +24,7 @@ describe('ingest: config', () => {
       queueMaxLength: 100_000,
       queueMessageTtlMs: 300_000,
       singleActiveConsumer: true,
-      bindConcurrency: 8,
+      bindConcurrency: 32,
       redisUrl: 'redis://localhost:6379',
       busDriver: 'redis',
       keyPrefix: 'events-proxy:',

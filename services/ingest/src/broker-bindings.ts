@@ -18,13 +18,28 @@ export const brokerUnavailable = (): BindError =>
   new BindError('BrokerUnavailable', 'RabbitMQ is not reachable; retry shortly');
 
 /**
- * Binds and unbinds the shared queue at the broker. Exchanges are checked passively on a
- * throw-away channel first, because a missing exchange makes RabbitMQ close the channel it was
- * asked on: one bad request must not break the channel other requests (or the consumer) use.
+ * Channels binds and unbinds are spread over. amqplib runs one RPC at a time per channel, so with
+ * one channel every bind waits behind every other; RabbitMQ works on several channels at once.
+ */
+const CONTROL_CHANNELS = 4;
+
+/** How long an exchange seen to exist is taken to still exist before a bind checks it again. */
+const EXCHANGE_SEEN_MS = 10_000;
+
+/**
+ * Binds and unbinds the shared queue at the broker. Before binding to an exchange not seen
+ * lately, it is checked passively on a throw-away channel, because a missing exchange makes
+ * RabbitMQ close the channel it was asked on: one bad request must not break the channel other
+ * requests (or the consumer) use. Exchanges seen within EXCHANGE_SEEN_MS skip the check (two
+ * channel round trips fewer per bind); if one was deleted meanwhile, the bind itself reports it,
+ * and operations caught on the closed channel are retried once on a new one.
  */
 export class AmqpBrokerBindings implements BrokerBindings {
   private model: ChannelModel | undefined;
-  private control: Promise<Channel> | undefined;
+  private readonly controls: (Promise<Channel> | undefined)[] = new Array(CONTROL_CHANNELS);
+  private nextControl = 0;
+  /** Exchange → when it was last seen to exist (performance.now() ms). */
+  private readonly seen = new Map<string, number>();
 
   constructor(
     private readonly queueName: string,
@@ -34,7 +49,8 @@ export class AmqpBrokerBindings implements BrokerBindings {
   /** Starts using a new connection (called during its setup, once the queue is declared). */
   attach(model: ChannelModel): void {
     this.model = model;
-    this.control = undefined;
+    this.controls.fill(undefined);
+    this.seen.clear();
     model.once('close', () => {
       if (this.model === model) this.detach();
     });
@@ -42,27 +58,31 @@ export class AmqpBrokerBindings implements BrokerBindings {
 
   detach(): void {
     this.model = undefined;
-    this.control = undefined;
+    this.controls.fill(undefined);
   }
 
   async bind(b: Binding): Promise<void> {
-    if (!(await this.exchangeExists(b.exchange))) {
+    if (!this.seenLately(b.exchange) && !(await this.exchangeExists(b.exchange))) {
       throw new BindError('ExchangeNotFound', exchangeNotFoundMessage(b.exchange));
     }
     try {
       await this.onControlChannel((ch) => ch.bindQueue(this.queueName, b.exchange, b.routingKeyPattern));
     } catch (err) {
+      if (replyCode(err) === NOT_FOUND) this.seen.delete(b.exchange);
       throw this.bindError(err, b);
     }
   }
 
   /** A binding whose exchange is gone is gone too: that counts as done. */
   async unbind(b: Binding): Promise<void> {
-    if (!(await this.exchangeExists(b.exchange))) return;
+    if (!this.seenLately(b.exchange) && !(await this.exchangeExists(b.exchange))) return;
     try {
       await this.onControlChannel((ch) => ch.unbindQueue(this.queueName, b.exchange, b.routingKeyPattern));
     } catch (err) {
-      if (replyCode(err) === NOT_FOUND) return; // deleted in between
+      if (replyCode(err) === NOT_FOUND) {
+        this.seen.delete(b.exchange); // deleted in between
+        return;
+      }
       throw this.bindError(err, b);
     }
   }
@@ -107,6 +127,11 @@ export class AmqpBrokerBindings implements BrokerBindings {
     return this.model;
   }
 
+  private seenLately(exchange: string): boolean {
+    const at = this.seen.get(exchange);
+    return at !== undefined && performance.now() - at < EXCHANGE_SEEN_MS;
+  }
+
   private async exchangeExists(exchange: string): Promise<boolean> {
     const model = this.requireModel();
     let ch: Channel;
@@ -118,6 +143,8 @@ export class AmqpBrokerBindings implements BrokerBindings {
     ch.on('error', () => undefined); // the 404 also arrives as a channel 'error' event
     try {
       await ch.checkExchange(exchange);
+      if (this.seen.size >= 10_000) this.seen.clear(); // a bound on the memory; it only costs checks
+      this.seen.set(exchange, performance.now());
       return true;
     } catch (err) {
       if (replyCode(err) === NOT_FOUND) return false;
@@ -128,7 +155,7 @@ export class AmqpBrokerBindings implements BrokerBindings {
   }
 
   /**
-   * Runs `op` on the shared control channel. An operation that failed only because another one
+   * Runs `op` on one of the control channels (in turn). An operation that failed only because another one
    * closed the channel (no reply code of its own) is retried once on a fresh channel.
    */
   private async onControlChannel<T>(op: (ch: Channel) => Promise<T>): Promise<T> {
@@ -141,21 +168,24 @@ export class AmqpBrokerBindings implements BrokerBindings {
   }
 
   private controlChannel(): Promise<Channel> {
-    if (this.control) return this.control;
+    const slot = this.nextControl;
+    this.nextControl = (slot + 1) % CONTROL_CHANNELS;
+    const existing = this.controls[slot];
+    if (existing) return existing;
     const model = this.requireModel();
     const opened: Promise<Channel> = model.createChannel().then((ch) => {
       ch.on('error', (err: Error) =>
         this.logger.debug('control channel closed by an error', { error: err.message }),
       );
       ch.on('close', () => {
-        if (this.control === opened) this.control = undefined;
+        if (this.controls[slot] === opened) this.controls[slot] = undefined;
       });
       return ch;
     });
     opened.catch(() => {
-      if (this.control === opened) this.control = undefined;
+      if (this.controls[slot] === opened) this.controls[slot] = undefined;
     });
-    this.control = opened;
+    this.controls[slot] = opened;
     return opened;
   }
 

@@ -45,7 +45,7 @@ function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
     queueMaxLength: env.int('AMQP_QUEUE_MAX_LENGTH', 100_000, 1),
     queueMessageTtlMs: env.seconds('AMQP_QUEUE_MESSAGE_TTL_SECONDS', 300, 1, 86_400 * 7),
     singleActiveConsumer: env.bool('AMQP_SINGLE_ACTIVE_CONSUMER', true),
-    bindConcurrency: env.int('BIND_CONCURRENCY', 8, 1, 256),
+    bindConcurrency: env.int('BIND_CONCURRENCY', 32, 1, 256),
   };
 }
 
