@@ -37,7 +37,8 @@ export class BenchContext {
 
   private constructor(
     readonly options: BenchOptions,
-    private readonly amqpConnection: amqp.ChannelModel,
+    /** The run's own AMQP connection (setup, clean-up, raw broker measurements). */
+    readonly amqpConnection: amqp.ChannelModel,
   ) {
     this.runDir = path.join(TMP_DIR, `run-${this.runId}`);
     fs.mkdirSync(this.runDir, { recursive: true });

@@ -1,14 +1,17 @@
 /**
  * The two systems every scenario runs against: the real services (one ingest and N edges,
- * started from their built dist/) and the reference broadcaster. Both expose ports for the
- * clients, pids for the figures, and a sink that feeds them equivalent messages.
+ * started from their built dist/) and the reference broadcaster in place of the edges. Both get
+ * their messages the same way, published to RabbitMQ and routed to Redis by a real ingest (for
+ * the reference, a BindingHolder takes the leases an edge would), so the figures differ only by
+ * what serves the clients. Both expose ports for the clients and pids for the figures.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { spawnChild, type Child } from './children.js';
 import type { BenchContext, TargetKind } from './context.js';
-import { AmqpSink, RedisFrameSink, type MessageSink } from './publishers.js';
+import { BindingHolder } from './binding-holder.js';
+import { AmqpSink, type MessageSink } from './publishers.js';
 import { BENCH_DIR, ROOT } from './paths.js';
 import { transpileEntry } from './transpile.js';
 import { sleep } from './load.js';
@@ -21,7 +24,7 @@ export interface Target {
   readonly servers: readonly Child[];
   /** Every process of this target by name, for CPU figures (ingest, edge0…, broadcaster). */
   readonly pids: Record<string, number>;
-  /** The ingest process (edge system only). */
+  /** The ingest process feeding the servers. */
   readonly ingest?: Child;
   readonly ingestMetricsPort?: number;
   readonly queue?: string;
@@ -111,15 +114,22 @@ function nodeArgs(ctx: BenchContext, label: string, entry: string): string[] {
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`, entry];
 }
 
-async function startEdgeSystem(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+function requireBuild(): void {
   for (const role of ['ingest', 'edge']) {
     if (!fs.existsSync(path.join(ROOT, 'services', role, 'dist', 'main.js'))) {
       throw new Error(`services/${role}/dist/main.js is missing: run \`npm run build\` first`);
     }
   }
-  const keyPrefix = ctx.keyPrefix();
-  const queue = ctx.queueName();
-  const baseEnv = {
+}
+
+/** The environment of one installation of the services (its own key prefix and queue). */
+function servicesEnv(
+  ctx: BenchContext,
+  opts: TargetOptions,
+  keyPrefix: string,
+  queue: string,
+): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     AMQP_URL: ctx.options.amqpUrl,
     REDIS_URL: ctx.options.redisUrl,
@@ -130,6 +140,13 @@ async function startEdgeSystem(ctx: BenchContext, opts: TargetOptions): Promise<
     LOG_LEVEL: 'warn',
     ...opts.env,
   };
+}
+
+async function startEdgeSystem(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+  requireBuild();
+  const keyPrefix = ctx.keyPrefix();
+  const queue = ctx.queueName();
+  const baseEnv = servicesEnv(ctx, opts, keyPrefix, queue);
   const start = (role: ServiceRole, name: string) => startService(ctx, role, name, baseEnv, opts.label);
   const ingest = await start('ingest', 'ingest');
   const edges = await Promise.all(
@@ -168,7 +185,12 @@ export function referenceVariant(): { WRITE_MODE: string; ROUTER: string } {
 }
 
 async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+  requireBuild();
   const keyPrefix = ctx.keyPrefix();
+  const queue = ctx.queueName();
+  const env = servicesEnv(ctx, opts, keyPrefix, queue);
+  const leaseMs = Number(env.BINDING_LEASE_SECONDS ?? 60) * 1000;
+  const ingest = await startService(ctx, 'ingest', 'ingest', env, opts.label);
   const port = await freePort();
   const entry = transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts'));
   const child = spawnChild(
@@ -193,12 +215,27 @@ async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<T
     kind: 'reference',
     ports: [port],
     servers: [child],
-    pids: { broadcaster: child.pid },
+    pids: { ingest: ingest.child.pid, broadcaster: child.pid },
+    ingest: ingest.child,
+    ingestMetricsPort: ingest.metricsPort,
+    queue,
     keyPrefix,
-    sink: async (exchange, patterns) =>
-      RedisFrameSink.open(ctx.options.redisUrl, keyPrefix, exchange, patterns),
+    sink: async (exchange, patterns) => {
+      const holder = BindingHolder.open(ctx.options.redisUrl, keyPrefix, leaseMs);
+      await holder.hold(patterns.map((routingKeyPattern) => ({ exchange, routingKeyPattern })));
+      const amqp = await AmqpSink.open(ctx.options.amqpUrl, exchange);
+      return {
+        send: (messages) => amqp.send(messages),
+        close: async () => {
+          await amqp.close();
+          await holder.close();
+        },
+      };
+    },
     stop: async () => {
       await child.stop();
+      await ingest.child.stop();
+      await ctx.deleteQueue(queue);
     },
   };
 }

@@ -9,6 +9,7 @@ import { bindingsFrom } from '../lib/broker-admin.js';
 import { checkDelivery, waitDelivered, type DeliveryCheck } from '../lib/delivery.js';
 import { summarize, type LatencySummary } from '../lib/histogram.js';
 import { DEFAULT_PAYLOAD_BYTES, SequencedSource, publishPaced, sleep } from '../lib/load.js';
+import { measureBrokerBindingRate } from '../lib/broker-rate.js';
 import { measureMatcher, type MatcherCost } from '../lib/matcher-bench.js';
 import { CpuMeter, round } from '../lib/proc-stats.js';
 import { figure, type Check, type ScenarioResult } from '../lib/results.js';
@@ -52,8 +53,10 @@ export interface BindingScaleMeasure {
   readonly serverCpuUsPerMessage: number;
   /** Seconds from the last client leaving to no binding left on the broker (edge system only). */
   readonly secondsToUnbound?: number;
-  /** ± of secondsToUnbound (half a broker listing). */
+  /** ± of secondsToUnbound (the polling period). */
   readonly unboundResolutionS?: number;
+  /** The reaper's rate, from its first removal to its last (edge system only). */
+  readonly unbindsPerSecond?: number;
   readonly bindingsLeft?: number;
 }
 
@@ -73,11 +76,24 @@ async function reapedCount(metricsPort: number): Promise<number> {
 async function waitUnbound(exchange: string, metricsPort: number, count: number, timeoutMs: number) {
   const started = performance.now();
   const base = await reapedCount(metricsPort);
-  while ((await reapedCount(metricsPort)) - base < count && performance.now() - started < timeoutMs) {
+  let firstReapedAt: number | undefined;
+  for (;;) {
+    const reaped = (await reapedCount(metricsPort)) - base;
+    if (reaped > 0) firstReapedAt ??= performance.now();
+    if (reaped >= count || performance.now() - started > timeoutMs) break;
     await sleep(100);
   }
-  const seconds = round((performance.now() - started) / 1000, 2);
-  return { seconds, resolutionS: 0.1, left: (await bindingsFrom(exchange)).length };
+  const ended = performance.now();
+  return {
+    seconds: round((ended - started) / 1000, 2),
+    resolutionS: 0.1,
+    left: (await bindingsFrom(exchange)).length,
+    /** Bindings removed per second from the first removal to the last. */
+    unbindsPerSecond:
+      firstReapedAt === undefined
+        ? undefined
+        : Math.round(count / Math.max(0.1, (ended - firstReapedAt) / 1000)),
+  };
 }
 
 export async function measureBindingScale(ctx: BenchContext, p: BindingScaleParams) {
@@ -145,6 +161,7 @@ export async function measureBindingScale(ctx: BenchContext, p: BindingScalePara
         ...measure,
         secondsToUnbound: unbound.seconds,
         unboundResolutionS: unbound.resolutionS,
+        unbindsPerSecond: unbound.unbindsPerSecond,
         bindingsLeft: unbound.left,
       };
     } finally {
@@ -181,6 +198,7 @@ export const bindingScaleScenario: Scenario<BindingScaleParams> = {
     const v = valuesOf(outcomes);
     const matcher: MatcherCost = measureMatcher(p.clients, 200_000);
     const matcherOne: MatcherCost = measureMatcher(1, 200_000);
+    const broker = await measureBrokerBindingRate(ctx, p.clients);
     const edge = v.edge;
     const checks: Check[] = [];
     for (const kind of ['edge', 'reference'] as const) {
@@ -234,6 +252,13 @@ export const bindingScaleScenario: Scenario<BindingScaleParams> = {
             value: 1.5 * p.leaseSeconds,
           },
         ),
+        figure('unbind throughput while reaping (reference: RabbitMQ alone)', 'bindings/s', {
+          edge: edge?.unbindsPerSecond,
+          reference: broker.unbindsPerSecond,
+        }),
+        figure('RabbitMQ alone: binds (raw amqplib, 4 channels)', 'bindings/s', {
+          reference: broker.bindsPerSecond,
+        }),
         figure(`ingest CPU per message, ${p.clients} patterns, net of idle`, 'µs', {
           edge: edge?.ingestCpuUsPerMessage,
         }),
