@@ -47,9 +47,13 @@ export class TestBroker {
   }
 }
 
-/** The routing keys bound from `exchange` to `queue`, as RabbitMQ reports them. */
-export async function brokerBindings(exchange: string, queue: string): Promise<string[]> {
+/**
+ * The routing keys bound from `exchange` to `queue`, as RabbitMQ reports them (the machine's
+ * broker, or the named node).
+ */
+export async function brokerBindings(exchange: string, queue: string, node?: string): Promise<string[]> {
   const { stdout } = await run('rabbitmqctl', [
+    ...(node === undefined ? [] : ['-n', node]),
     '-q',
     'list_bindings',
     'source_name',
