@@ -17,6 +17,9 @@ export interface BullBindQueueOptions {
   readonly keepFinishedSeconds?: number;
 }
 
+/** What Job.waitUntilFinished rejects with when its ttl runs out (bullmq/dist/esm/classes/job.js). */
+const BULL_WAIT_TIMED_OUT = /^Job wait .* timed out before finishing/;
+
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
@@ -75,7 +78,10 @@ export class BullBindQueue implements BindQueue {
     try {
       await job.waitUntilFinished(events, ttl);
     } catch (err) {
-      throw decodeBindFailure(err instanceof Error ? err.message : String(err));
+      const message = err instanceof Error ? err.message : String(err);
+      // BullMQ's own wait can run out just before request()'s timer: the same timeout for the caller.
+      if (BULL_WAIT_TIMED_OUT.test(message)) throw bindTimeoutError(binding, timeoutMs);
+      throw decodeBindFailure(message);
     }
   }
 
