@@ -13,6 +13,7 @@ import {
   type BindQueue,
   type BrokerBindings,
   type Drivers,
+  type LeaseStore,
 } from '@events-proxy/cluster';
 import { randomId } from '../support/processes.js';
 import { REDIS_URL, needRedis } from '../support/services.js';
@@ -199,6 +200,28 @@ for (const [driver, setup] of setups) {
       expect(broker.bound.size).to.equal(0);
       expect(await roles.ingest.store.all()).to.deep.equal([]);
       expect(broker.maxConcurrentUnbinds).to.be.within(2, 4);
+    });
+
+    it('renews the leases of every binding asked for in one tick with one store call', async () => {
+      await start(60_000);
+      const bindings = Array.from({ length: 50 }, (_, i) => ({
+        exchange: binding.exchange,
+        routingKeyPattern: `live.${i}`,
+      }));
+      for (const b of bindings) await roles.edge.store.lease(bindingKey(b), 60_000);
+      const calls: number[] = [];
+      const store = roles.edge.store;
+      const counting: LeaseStore = Object.assign(Object.create(store) as LeaseStore, {
+        renewIfLeased: (keys: readonly string[], ms: number) => {
+          calls.push(keys.length);
+          return store.renewIfLeased(keys, ms);
+        },
+      });
+      const burst = new EdgeBindings({ store: counting, queue: roles.edge.queue, leaseMs: 60_000 });
+      // Twice each: connections sharing a binding share its renewal too.
+      await Promise.all([...bindings, ...bindings].map((b) => burst.ensure(b, 5000)));
+      expect(calls).to.deep.equal([50]);
+      expect(handled).to.equal(0, 'no bind request for a live binding');
     });
   });
 }

@@ -2,6 +2,25 @@ import { bindTimeoutError, bindingKey, type Binding } from '@events-proxy/protoc
 import type { BindQueue } from './bind-queue.js';
 import type { LeaseStore } from './lease-store.js';
 
+/** Keys per renewIfLeased call. */
+const RENEW_CHUNK = 1000;
+
+interface PendingRenewal {
+  readonly settle: (live: boolean) => void;
+  readonly fail: (err: unknown) => void;
+  readonly promise: Promise<boolean>;
+}
+
+function pendingRenewal(): PendingRenewal {
+  let settle!: (live: boolean) => void;
+  let fail!: (err: unknown) => void;
+  const promise = new Promise<boolean>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  return { settle, fail, promise };
+}
+
 export interface EdgeBindingsOptions {
   readonly store: LeaseStore;
   readonly queue: BindQueue;
@@ -17,6 +36,8 @@ export interface EdgeBindingsOptions {
 export class EdgeBindings {
   private readonly held = new Map<string, number>(); // binding key → local holders
   private timer: NodeJS.Timeout | undefined;
+  /** Renewals asked for in this tick, sent together in one store call on the next. */
+  private renewals = new Map<string, PendingRenewal>();
 
   constructor(private readonly opts: EdgeBindingsOptions) {}
 
@@ -29,19 +50,46 @@ export class EdgeBindings {
 
   /**
    * Resolves once the binding is on the broker and leased. A binding that is already live costs
-   * one atomic lease renewal; otherwise the ingest tier is asked and awaited.
+   * one atomic lease renewal, shared with every other ensure() of the same tick (a burst of
+   * connections makes one store call, not one each); otherwise the ingest tier is asked and awaited.
    */
   async ensure(binding: Binding, timeoutMs: number): Promise<void> {
     const key = bindingKey(binding);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const [live] = await this.opts.store.renewIfLeased([key], this.opts.leaseMs);
-      if (live) return;
+      if (await this.renewSoon(key)) return;
       const left = deadline - Date.now();
       if (left <= 0) throw bindTimeoutError(binding, timeoutMs);
       await this.opts.queue.request(binding, left);
       // The request resolved: the binding was leased by the ingest. Loop to renew and confirm it,
       // in case the lease was reaped in between (which makes the next request re-bind it).
+    }
+  }
+
+  private renewSoon(key: string): Promise<boolean> {
+    let pending = this.renewals.get(key);
+    if (pending === undefined) {
+      pending = pendingRenewal();
+      if (this.renewals.size === 0) setImmediate(() => void this.renewPending());
+      this.renewals.set(key, pending);
+    }
+    return pending.promise;
+  }
+
+  private async renewPending(): Promise<void> {
+    const batch = [...this.renewals];
+    this.renewals = new Map();
+    for (let i = 0; i < batch.length; i += RENEW_CHUNK) {
+      const chunk = batch.slice(i, i + RENEW_CHUNK);
+      try {
+        const live = await this.opts.store.renewIfLeased(
+          chunk.map(([key]) => key),
+          this.opts.leaseMs,
+        );
+        chunk.forEach(([, pending], j) => pending.settle(live[j] === true));
+      } catch (err) {
+        for (const [, pending] of chunk) pending.fail(err);
+      }
     }
   }
 
@@ -65,8 +113,8 @@ export class EdgeBindings {
   async renewHeld(): Promise<void> {
     const keys = [...this.held.keys()];
     try {
-      for (let i = 0; i < keys.length; i += 1000) {
-        await this.opts.store.renewIfLeased(keys.slice(i, i + 1000), this.opts.leaseMs);
+      for (let i = 0; i < keys.length; i += RENEW_CHUNK) {
+        await this.opts.store.renewIfLeased(keys.slice(i, i + RENEW_CHUNK), this.opts.leaseMs);
       }
     } catch (err) {
       this.opts.onRenewError?.(err);
