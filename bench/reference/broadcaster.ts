@@ -7,9 +7,15 @@
  * connection with several bindings may get a message once per matching binding (the benchmark
  * gives every connection one binding).
  *
+ * It speaks the same HTTP as the edge: chunked framing on HTTP/1.1, each frame wrapped as one
+ * chunk once per message (a close-delimited body would be a few per cent cheaper for the clients,
+ * which share the benchmark machine, and so would not compare like with like).
+ *
  * Env: PORT, REDIS_URL, KEY_PREFIX, MAX_BUFFERED_BYTES (a client over it is dropped), and two
  * switches for A/B measurements of what one design choice costs (docs/performance.md):
- *   WRITE_MODE  socket-corked (default) | socket (one write per frame, never corked)
+ *   WRITE_MODE  socket-corked (default: pre-framed chunks to the socket, corked per tick)
+ *               | socket-raw (close-delimited body, corked per tick)
+ *               | socket (close-delimited, one write per frame, never corked)
  *               | response-chunked (ServerResponse.write with chunked framing, corked per tick)
  *   ROUTER      http (default) | express (the connect route behind an express 5 app)
  * Run by the harness as plain JavaScript (transpiled into .tmp/bench), so no loader runs in it.
@@ -24,7 +30,20 @@ const maxBuffered = Number(process.env.MAX_BUFFERED_BYTES ?? 8 * 1024 * 1024);
 const writeMode = process.env.WRITE_MODE ?? 'socket-corked';
 const channelOf = names(process.env.KEY_PREFIX).channel;
 const subscriber = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-const readyFrame = Buffer.from(READY_FRAME);
+/** Whether frames go to the socket wrapped as HTTP/1.1 chunks by this code. */
+const preChunked = writeMode === 'socket-corked';
+const rawBody = writeMode === 'socket-raw' || writeMode === 'socket';
+const CRLF = Buffer.from('\r\n');
+/** A frame as it goes on the wire: raw, and as one HTTP/1.1 chunk (built once, for every client). */
+interface Wire {
+  readonly raw: Buffer;
+  readonly chunk: Buffer;
+}
+const wire = (frame: Buffer): Wire => ({
+  raw: frame,
+  chunk: preChunked ? Buffer.concat([Buffer.from(`${frame.length.toString(16)}\r\n`), frame, CRLF]) : frame,
+});
+const readyFrame = wire(Buffer.from(READY_FRAME));
 
 /** channel → clients on it; the SUBSCRIBE promise while it is in flight. */
 const clients = new Map<string, Set<http.ServerResponse>>();
@@ -38,7 +57,8 @@ const uncorkAll = () => {
   for (const s of streams) s.uncork();
 };
 
-function send(res: http.ServerResponse, frame: Buffer): void {
+function send(res: http.ServerResponse, w: Wire): void {
+  const frame = preChunked && res.chunkedEncoding ? w.chunk : w.raw;
   const out: Writable | null = writeMode === 'response-chunked' ? res : res.socket;
   if (!out) return;
   if (out.writableLength > maxBuffered) {
@@ -56,7 +76,8 @@ subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
   const members = clients.get(channel.toString());
   const envelope = decodeEnvelope(message);
   if (!members || !envelope) return;
-  for (const res of members) send(res, envelope.frame);
+  const w = wire(envelope.frame);
+  for (const res of members) send(res, w);
 });
 
 function join(channel: string, res: http.ServerResponse): Promise<unknown> {
@@ -83,8 +104,7 @@ function connect(req: http.IncomingMessage, res: http.ServerResponse): void {
     res.end('{"alive":true}');
     return;
   }
-  // Writing to the socket itself needs a close-delimited body (no chunked framing).
-  if (writeMode !== 'response-chunked') res.useChunkedEncodingByDefault = false;
+  if (rawBody) res.useChunkedEncodingByDefault = false;
   res.writeHead(200, {
     'Content-Type': 'text/event-stream',
     'Cache-Control': 'no-cache',
