@@ -57,6 +57,8 @@ export interface BindingScaleMeasure {
   readonly unboundResolutionS?: number;
   /** The reaper's rate, from its first removal to its last (edge system only). */
   readonly unbindsPerSecond?: number;
+  /** Seconds from the last client leaving to the first binding removed: the leases running out. */
+  readonly secondsToFirstUnbind?: number;
   readonly bindingsLeft?: number;
 }
 
@@ -88,6 +90,8 @@ async function waitUnbound(exchange: string, metricsPort: number, count: number,
     seconds: round((ended - started) / 1000, 2),
     resolutionS: 0.1,
     left: (await bindingsFrom(exchange)).length,
+    /** When the first binding was removed. */
+    firstSeconds: firstReapedAt === undefined ? undefined : round((firstReapedAt - started) / 1000, 2),
     /** Bindings removed per second from the first removal to the last. */
     unbindsPerSecond:
       firstReapedAt === undefined
@@ -162,6 +166,7 @@ export async function measureBindingScale(ctx: BenchContext, p: BindingScalePara
         secondsToUnbound: unbound.seconds,
         unboundResolutionS: unbound.resolutionS,
         unbindsPerSecond: unbound.unbindsPerSecond,
+        secondsToFirstUnbind: unbound.firstSeconds,
         bindingsLeft: unbound.left,
       };
     } finally {
@@ -252,6 +257,9 @@ export const bindingScaleScenario: Scenario<BindingScaleParams> = {
             value: 1.5 * p.leaseSeconds,
           },
         ),
+        figure('of which waiting for the leases to run out (first unbind)', 's', {
+          edge: edge?.secondsToFirstUnbind,
+        }),
         figure('unbind throughput while reaping (reference: RabbitMQ alone)', 'bindings/s', {
           edge: edge?.unbindsPerSecond,
           reference: broker.unbindsPerSecond,
