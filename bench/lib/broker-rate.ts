@@ -2,7 +2,8 @@
  * What RabbitMQ itself can do with bindings on this machine, the ceiling for the ingest's bind and
  * reap throughput: a durable queue (as the ingest's shared queue is) bound to one topic exchange
  * `count` times, then unbound, by a bare amqplib client issuing one operation at a time on each of
- * four channels (as the ingest's control channels do).
+ * four channels (the ingest uses eight: it also waits on Redis between its unbinds, which a bare
+ * client does not).
  */
 import type { BenchContext } from './context.js';
 
