@@ -17,8 +17,8 @@ export interface BullBindQueueOptions {
   readonly keepFinishedSeconds?: number;
 }
 
-/** What Job.waitUntilFinished rejects with when its ttl runs out (bullmq/dist/esm/classes/job.js). */
-const BULL_WAIT_TIMED_OUT = /^Job wait .* timed out before finishing/;
+/** How long after a request's deadline its wait for the job stops listening. */
+const WAIT_UNHOOK_AFTER_MS = 1000;
 
 const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -73,15 +73,13 @@ export class BullBindQueue implements BindQueue {
       attempts: 1,
     });
     // waitUntilFinished checks the job's state after it listens, so a job that finished before
-    // that still resolves; its own ttl only unhooks the listeners (request()'s timer decides).
-    const ttl = Math.max(1, timeoutMs - (Date.now() - started));
+    // that still resolves; its own ttl only unhooks the listeners. It runs past request()'s
+    // deadline, so request()'s timer is always the one that decides a timeout.
+    const ttl = Math.max(1, timeoutMs - (Date.now() - started)) + WAIT_UNHOOK_AFTER_MS;
     try {
       await job.waitUntilFinished(events, ttl);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      // BullMQ's own wait can run out just before request()'s timer: the same timeout for the caller.
-      if (BULL_WAIT_TIMED_OUT.test(message)) throw bindTimeoutError(binding, timeoutMs);
-      throw decodeBindFailure(message);
+      throw decodeBindFailure(err instanceof Error ? err.message : String(err));
     }
   }
 
