@@ -76,11 +76,6 @@ export class FrameWriter {
     this.chunked = res.chunkedEncoding;
   }
 
-  /** Unsent bytes waiting in the socket. */
-  get buffered(): number {
-    return this.socket?.writableLength ?? 0;
-  }
-
   /** Writes the frame unless the client is too slow; false means nothing was written. */
   write(frame: OutFrame): boolean {
     const socket = this.socket;
