@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { registerRedisGauge } from '@events-proxy/cluster';
+import { registerProcessGuardMetrics } from '@events-proxy/runtime';
 import { ENV_NAMES as EDGE_ENV_NAMES } from '../../services/edge/src/config.js';
 import { createEdgeMetrics } from '../../services/edge/src/metrics.js';
 import { ENV_NAMES as INGEST_ENV_NAMES } from '../../services/ingest/src/config.js';
@@ -30,6 +31,7 @@ async function registeredMetrics(): Promise<Map<string, string>> {
   createIngestMetrics(ingest, { bindings: () => 0, amqpConnected: () => true });
   const redis = new Registry();
   registerRedisGauge(redis, { bus: { isConnected: () => true } });
+  registerProcessGuardMetrics(redis);
   const types = new Map<string, string>();
   for (const registry of [edge, ingest, redis]) {
     for (const metric of await registry.getMetricsAsJSON()) types.set(metric.name, String(metric.type));

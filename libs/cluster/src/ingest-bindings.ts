@@ -21,6 +21,8 @@ export interface IngestBindingsOptions {
   readonly onReaped?: (binding: Binding) => void;
   readonly onBindResult?: (binding: Binding, error: unknown) => void;
   readonly onReapError?: (binding: Binding, err: unknown) => void;
+  /** A reaping round could not list the expired leases (Redis unreachable): retried next round. */
+  readonly onReapRoundError?: (err: unknown) => void;
 }
 
 /**
@@ -51,7 +53,10 @@ export class IngestBindings {
     }, concurrency);
     // A binding nobody renews is unbound soon after its lease ends: expired leases are looked for
     // every second (one cheap Redis query), or four times per lease when leases are shorter.
-    this.timer = setInterval(() => void this.reap(), Math.min(1000, Math.max(100, Math.floor(leaseMs / 4))));
+    // A round that fails (Redis down) is reported and retried at the next tick; it must never
+    // reject unhandled, which would end the process.
+    const round = () => this.reap().catch((err: unknown) => this.opts.onReapRoundError?.(err));
+    this.timer = setInterval(() => void round(), Math.min(1000, Math.max(100, Math.floor(leaseMs / 4))));
     this.timer.unref();
   }
 

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { registerProcessGuardMetrics } from './lifecycle.js';
 
 export interface ReadinessCheck {
   /** Name shown in the /readyz body, e.g. `redis`, `amqp`, `draining`. */
@@ -24,6 +25,7 @@ export async function startOpsServer(opts: {
   registry: Registry;
   checks: readonly ReadinessCheck[];
 }): Promise<OpsServer> {
+  registerProcessGuardMetrics(opts.registry);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {

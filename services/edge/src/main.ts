@@ -4,7 +4,7 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
-import { createLogger, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
 import { loadEdgeConfig } from './config.js';
 import { createEdge } from './edge.js';
 
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   const config = loadEdgeConfig(process.env);
   const redisUrl = config.redisUrl!; // loadEdgeConfig requires it by default
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'edge' });
+  guardProcess(logger);
   logger.info('starting', {
     keyPrefix: config.keyPrefix,
     busDriver: config.busDriver,

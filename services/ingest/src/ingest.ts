@@ -89,6 +89,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     },
     onReapError: (b, err) =>
       logger.warn('could not remove an expired binding', { ...fields(b), error: errorText(err) }),
+    onReapRoundError: (err) =>
+      logger.warn('could not look for expired bindings; retrying', { error: errorText(err) }),
   });
 
   const instanceId = randomBytes(4).toString('hex');

@@ -4,7 +4,7 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
-import { createLogger, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
 import { redactAmqpUrl } from './amqp-url.js';
 import { loadIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
   const redisUrl = config.redisUrl!; // loadIngestConfig requires it by default
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
+  guardProcess(logger);
   logger.info('starting', {
     amqp: redactAmqpUrl(config.amqpUrl),
     queue: config.queueName,

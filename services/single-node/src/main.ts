@@ -7,12 +7,13 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMemoryDrivers, createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
 import { createEdge, loadEdgeConfig } from '@events-proxy/edge';
 import { createIngest, loadIngestConfig } from '@events-proxy/ingest';
-import { createLogger, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
 
 async function main(): Promise<void> {
   const edgeConfig = loadEdgeConfig(process.env, { requireRedis: false });
   const ingestConfig = loadIngestConfig(process.env, { requireRedis: false });
   const logger = createLogger(edgeConfig.logLevel, { service: 'events-proxy', role: 'single-node' });
+  guardProcess(logger);
 
   const drivers = edgeConfig.redisUrl
     ? createRedisDrivers({
