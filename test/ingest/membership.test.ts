@@ -35,22 +35,23 @@ describe('ingest: membership', () => {
   let store: MemoryLeaseStore;
   let active: ActiveBindings;
   let feed: FakeFeed;
-  let unbound: Binding[];
+  let rebound: Binding[];
   let membership: Membership;
 
   beforeEach(() => {
     store = new MemoryLeaseStore();
     active = new ActiveBindings('test:');
     feed = new FakeFeed();
-    unbound = [];
+    rebound = [];
     membership = new Membership({
       store,
       active,
       feed,
       logger: captureLogger().logger,
       resyncMs: 60_000, // resyncs are driven by hand here
-      unbind: async (x) => {
-        unbound.push(x);
+      leaseMs: 60_000,
+      bind: async (x) => {
+        rebound.push(x);
       },
     });
     membership.start();
@@ -93,14 +94,16 @@ describe('ingest: membership', () => {
     expect(active.has(a)).to.equal(true);
   });
 
-  it('a resync removes (and unbinds) a binding only when two resyncs in a row miss it', async () => {
-    await membership.added(a); // bound here, but its lease write never happened
+  it('a binding the store lost is bound and leased again when two resyncs in a row miss it', async () => {
+    await membership.added(a); // bound here, but its lease is gone (e.g. Redis restarted empty)
+    await membership.resync();
+    expect(rebound).to.deep.equal([]);
+    expect(await store.all()).to.deep.equal([]);
     await membership.resync();
     expect(active.has(a)).to.equal(true);
-    expect(unbound).to.deep.equal([]);
-    await membership.resync();
-    expect(active.has(a)).to.equal(false);
-    expect(unbound).to.deep.equal([a]);
+    expect(rebound).to.deep.equal([a]);
+    expect(await store.all()).to.deep.equal([bindingKey(a)]);
+    expect(await store.expired(10)).to.deep.equal([]); // a fresh lease: reaped only if nobody renews it
   });
 
   it('a binding leased between the two resyncs stays', async () => {
@@ -110,7 +113,7 @@ describe('ingest: membership', () => {
     await membership.resync();
     await membership.resync();
     expect(active.has(a)).to.equal(true);
-    expect(unbound).to.deep.equal([]);
+    expect(rebound).to.deep.equal([]);
   });
 
   it('a binding added again after the first miss starts over', async () => {

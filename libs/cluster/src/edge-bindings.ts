@@ -1,4 +1,4 @@
-import { bindTimeoutError, bindingKey, type Binding } from '@events-proxy/protocol';
+import { bindTimeoutError, bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { BindQueue } from './bind-queue.js';
 import type { LeaseStore } from './lease-store.js';
 
@@ -27,6 +27,13 @@ export interface EdgeBindingsOptions {
   /** How long a binding stays on the broker after the last edge stopped renewing it. */
   readonly leaseMs: number;
   readonly onRenewError?: (err: unknown) => void;
+  /**
+   * A held binding had no lease when it was renewed (Redis lost its data, say), so it was asked
+   * for again; `err` is set when that request failed (it is retried at the next renewal).
+   */
+  readonly onRebind?: (binding: Binding, err: unknown) => void;
+  /** How long such a re-request may wait for the ingest tier (default 30 s). */
+  readonly rebindTimeoutMs?: number;
 }
 
 /**
@@ -38,6 +45,8 @@ export class EdgeBindings {
   private timer: NodeJS.Timeout | undefined;
   /** Renewals asked for in this tick, sent together in one store call on the next. */
   private renewals = new Map<string, PendingRenewal>();
+  /** Held bindings being asked for again because their lease was gone. */
+  private readonly rebinding = new Set<string>();
 
   constructor(private readonly opts: EdgeBindingsOptions) {}
 
@@ -110,15 +119,39 @@ export class EdgeBindings {
     return this.held.size;
   }
 
+  /**
+   * Renews the lease of every binding a local client holds. One that is not leased any more (the
+   * lease store lost it: a Redis restart without persistence, a fail-over) is asked for again, so
+   * the ingest tier puts it back if it had to; clients keep their streams meanwhile.
+   */
   async renewHeld(): Promise<void> {
     const keys = [...this.held.keys()];
+    const lost: string[] = [];
     try {
       for (let i = 0; i < keys.length; i += RENEW_CHUNK) {
-        await this.opts.store.renewIfLeased(keys.slice(i, i + RENEW_CHUNK), this.opts.leaseMs);
+        const chunk = keys.slice(i, i + RENEW_CHUNK);
+        const live = await this.opts.store.renewIfLeased(chunk, this.opts.leaseMs);
+        chunk.forEach((key, j) => {
+          if (live[j] !== true) lost.push(key);
+        });
       }
     } catch (err) {
       this.opts.onRenewError?.(err);
     }
+    for (const key of lost) this.rebind(key);
+  }
+
+  private rebind(key: string): void {
+    if (this.rebinding.has(key) || !this.held.has(key)) return;
+    this.rebinding.add(key);
+    const binding = parseBindingKey(key);
+    this.opts.queue
+      .request(binding, this.opts.rebindTimeoutMs ?? 30_000)
+      .then(
+        () => this.opts.onRebind?.(binding, undefined),
+        (err: unknown) => this.opts.onRebind?.(binding, err),
+      )
+      .finally(() => this.rebinding.delete(key));
   }
 
   stop(): void {

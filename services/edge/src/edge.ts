@@ -59,6 +59,12 @@ export function createEdge(deps: EdgeDeps): Edge {
     queue,
     leaseMs: config.bindingLeaseMs,
     onRenewError: (err) => logger.warn('lease renewal failed', { error: err }),
+    onRebind: (b, err) => {
+      const fields = { exchange: b.exchange, routingKeyPattern: b.routingKeyPattern };
+      if (err === undefined) logger.info('binding restored after its lease was lost', fields);
+      else
+        logger.warn('could not restore a binding whose lease was lost; retrying', { ...fields, error: err });
+    },
   });
   const metrics = createEdgeMetrics(deps.registry, {
     connections: () => connections.size,

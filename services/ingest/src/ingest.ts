@@ -53,7 +53,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     feed: deps.membership,
     logger,
     resyncMs: resyncIntervalMs(config.bindingLeaseMs),
-    unbind: (b) => amqpBindings.unbind(b),
+    leaseMs: config.bindingLeaseMs,
+    bind: (b) => amqpBindings.bind(b),
   });
   // Membership is updated inside the bind job's lock, before the lease and the job's completion.
   const broker: BrokerBindings = {

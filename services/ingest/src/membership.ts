@@ -28,8 +28,10 @@ export interface MembershipOptions {
   readonly logger: Logger;
   /** Full resync from the store, to heal lost notifications. */
   readonly resyncMs: number;
-  /** Removes a binding from the broker (used for bindings the store no longer has). */
-  readonly unbind: (b: Binding) => Promise<void>;
+  /** The lease given to a binding that is routed here but that the store has lost. */
+  readonly leaseMs: number;
+  /** Puts a binding on the broker (idempotent), for bindings the store has lost. */
+  readonly bind: (b: Binding) => Promise<void>;
 }
 
 /**
@@ -44,11 +46,14 @@ export interface MembershipOptions {
  * delivered. The window is one pub/sub hop (about a Redis round trip), or up to one resync
  * interval if the notification is lost. Single-node mode and a lone ingest have no such window.
  *
- * The resync adds what the store has at once, but removes a binding only when two resyncs in a row
- * did not find it, since a binding is added here a moment before its lease is written. Such a
- * binding is also removed from the broker, under its lock and only if still unleased: that
- * cleans up after a bind whose lease write failed, or a re-bind after a reconnect that raced the
- * reaper.
+ * The resync adds what the store has at once, but acts on a binding routed here that the store
+ * lacks only when two resyncs in a row did not find it, since a binding is added here a moment
+ * before its lease is written. Such a binding is then bound again and leased afresh, under its lock
+ * and only if still unleased, rather than dropped: the store loses leases when Redis restarts
+ * without persistence or fails over, and the edges whose clients hold them renew them within a
+ * lease period, so dropping would cut those clients' messages until then. A binding nobody holds
+ * (a bind whose lease write failed, a re-bind after a reconnect that raced the reaper) is reaped
+ * when that fresh lease runs out.
  */
 export class Membership {
   /** Keys held here but missing from the store at the last resync. */
@@ -158,22 +163,29 @@ export class Membership {
       else stillMissing.add(key);
     }
     this.missing = stillMissing;
-    for (const key of stale) await this.dropStale(key);
+    for (const key of stale) await this.reclaim(key);
   }
 
-  private async dropStale(key: string): Promise<void> {
+  private async reclaim(key: string): Promise<void> {
     const binding = parseBindingKey(key);
     try {
-      const removed = await this.opts.store.withLock(key, async () => {
+      const reclaimed = await this.opts.store.withLock(key, async () => {
         const [leased] = await this.opts.store.renewIfLeased([key], 0);
-        if (leased) return false; // bound again meanwhile
-        await this.opts.unbind(binding);
-        return this.opts.active.remove(binding);
+        if (leased) return false; // leased again meanwhile
+        await this.opts.bind(binding);
+        await this.opts.store.lease(key, this.opts.leaseMs);
+        this.add(binding);
+        return true;
       });
-      if (removed) this.opts.logger.info('removed a binding the lease store no longer has', { ...binding });
+      if (reclaimed) {
+        this.opts.logger.info('leased again a binding the lease store had lost', { ...binding });
+      }
     } catch (err) {
       this.missing.add(key); // retried at the next resync
-      this.opts.logger.warn('could not remove a stale binding', { ...binding, error: errorText(err) });
+      this.opts.logger.warn('could not lease again a binding the lease store had lost', {
+        ...binding,
+        error: errorText(err),
+      });
     }
   }
 }

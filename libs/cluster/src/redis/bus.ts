@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { closeRedis, isReady } from './connection.js';
+import { afterReconnectGrace, closeRedis, isReady } from './connection.js';
 
 /** PUBLISHes ARGV's (channel, message) pairs in order: a batch costs the client one command. */
 const PUBLISH_PAIRS = `for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV`;
@@ -32,9 +32,11 @@ export class RedisBus implements Bus {
   private readonly subscriber: Redis;
   private readonly publishPairs: PublishPairs;
   private handler: BusHandler = () => undefined;
+  private readonly reconnectGrace: () => Promise<void>;
 
   constructor(connections: RedisBusConnections) {
     this.publisher = connections.publisher;
+    this.reconnectGrace = afterReconnectGrace(this.publisher);
     this.publisher.defineCommand('publishPairs', { numberOfKeys: 0, lua: PUBLISH_PAIRS });
     const scripted = this.publisher as unknown as { publishPairs: PublishPairs };
     this.publishPairs = (...pairs) => scripted.publishPairs(...pairs);
@@ -46,6 +48,7 @@ export class RedisBus implements Bus {
 
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    await this.reconnectGrace();
     const calls: Promise<number>[] = [];
     for (let i = 0; i < messages.length; i += MESSAGES_PER_CALL) {
       const pairs: (string | Buffer)[] = [];

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 
 type LogFields = Record<string, unknown>;
@@ -27,9 +28,43 @@ function clientName(name: string): string {
   return name.replace(/[^!-~]/g, '_');
 }
 
-/** Exponential backoff from 50 ms, capped at 2 s: quick after a blip, gentle during an outage. */
+/** The longest wait between two reconnect attempts to Redis. */
+export const MAX_RECONNECT_DELAY_MS = 1000;
+
+/**
+ * Exponential backoff from 50 ms, capped at 1 s: quick after a blip, and back within a second of
+ * Redis's return after an outage (a refused connect costs Redis next to nothing).
+ */
 export function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 2000);
+  return Math.min(50 * 2 ** Math.max(0, attempt - 1), MAX_RECONNECT_DELAY_MS);
+}
+
+/**
+ * How long a publisher holds its messages back after it reconnected. The edges reconnect at least
+ * every MAX_RECONNECT_DELAY_MS and re-subscribe when they do; publishing at once would send the
+ * ingest's backlog (the messages returned to the queue during the outage) to channels that no
+ * edge has re-subscribed yet, and pub/sub would drop them.
+ */
+export const RESUBSCRIBE_GRACE_MS = 2 * MAX_RECONNECT_DELAY_MS;
+
+/**
+ * A wait for publishers: resolves at once, except within `graceMs` of a reconnect of `client`
+ * (not of its first connect), when it resolves at the end of that grace.
+ */
+export function afterReconnectGrace(
+  client: Redis | Cluster,
+  graceMs = RESUBSCRIBE_GRACE_MS,
+): () => Promise<void> {
+  let connectedBefore = false;
+  let heldUntil = 0;
+  client.on('ready', () => {
+    if (connectedBefore) heldUntil = Date.now() + graceMs;
+    connectedBefore = true;
+  });
+  return async () => {
+    const wait = heldUntil - Date.now();
+    if (wait > 0) await sleep(wait);
+  };
 }
 
 /**
@@ -80,7 +115,7 @@ export function logLifecycle(client: Redis | Cluster, name: string, logger: Driv
     attempts = 0;
   });
   client.on('close', () => logger.debug('redis connection closed', fields));
-  // The first retry of an outage is a warning; the rest (every 2 s at most) are detail.
+  // The first retry of an outage is a warning; the rest (every second at most) are detail.
   client.on('reconnecting', (delayMs: number) => {
     const entry = { ...fields, delayMs, attempt: ++attempts };
     if (attempts === 1) logger.warn('redis reconnecting', entry);

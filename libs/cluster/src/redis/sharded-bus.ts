@@ -1,6 +1,6 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { closeRedis, isReady } from './connection.js';
+import { afterReconnectGrace, closeRedis, isReady } from './connection.js';
 import { throwFirstError } from './pipeline.js';
 
 export interface ShardedRedisBusConnections {
@@ -25,9 +25,11 @@ export class ShardedRedisBus implements Bus {
   private readonly publisher: Redis | Cluster;
   private readonly subscriber: Redis | Cluster;
   private handler: BusHandler = () => undefined;
+  private readonly reconnectGrace: () => Promise<void>;
 
   constructor(connections: ShardedRedisBusConnections) {
     this.publisher = connections.publisher;
+    this.reconnectGrace = afterReconnectGrace(this.publisher);
     this.subscriber = connections.subscriber;
     this.subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) =>
       this.handler(channel.toString(), message),
@@ -36,6 +38,7 @@ export class ShardedRedisBus implements Bus {
 
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    await this.reconnectGrace();
     if (this.publisher instanceof Cluster) {
       // One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per
       // node and keeps each channel's order (a channel always maps to one node connection).

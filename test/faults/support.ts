@@ -1,0 +1,221 @@
+/**
+ * What the fault suites share: a publisher that keeps publishing a numbered sequence through any
+ * outage (and knows which messages the broker confirmed), a watcher that samples every process's
+ * /readyz and notices exits, and checks on what the clients saw.
+ */
+import { expect } from 'chai';
+import amqp from 'amqplib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServiceProcess } from '../support/processes.js';
+import type { SseClient } from '../support/sse-client.js';
+import { waitUntil } from '../support/wait.js';
+
+/** Publishes `{ seq }` every `intervalMs` with publisher confirms, reconnecting as long as it runs. */
+export class SequencePublisher {
+  /** Sequence numbers the broker confirmed, and when (Date.now()). */
+  readonly confirmed: { seq: number; at: number }[] = [];
+  private next = 1;
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  private constructor(
+    private readonly url: string,
+    private readonly exchange: string,
+    private readonly routingKeyPrefix: string,
+    private readonly intervalMs: number,
+  ) {
+    this.loop = this.run();
+  }
+
+  static start(url: string, exchange: string, routingKeyPrefix: string, intervalMs = 25): SequencePublisher {
+    return new SequencePublisher(url, exchange, routingKeyPrefix, intervalMs);
+  }
+
+  /** Sequence numbers confirmed after `at`. */
+  confirmedAfter(at: number): number[] {
+    return this.confirmed.filter((c) => c.at > at).map((c) => c.seq);
+  }
+
+  get lastConfirmed(): number {
+    return this.confirmed.at(-1)?.seq ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let conn: amqp.ChannelModel | undefined;
+      try {
+        conn = await amqp.connect(this.url, { timeout: 2000 });
+        conn.on('error', () => undefined);
+        const ch = await conn.createConfirmChannel();
+        ch.on('error', () => undefined);
+        while (this.running) {
+          const seq = this.next++;
+          ch.publish(this.exchange, `${this.routingKeyPrefix}.${seq}`, Buffer.from(JSON.stringify({ seq })), {
+            persistent: true,
+          });
+          await ch.waitForConfirms();
+          this.confirmed.push({ seq, at: Date.now() });
+          await sleep(this.intervalMs);
+        }
+      } catch {
+        // The broker is away: the message in flight was not confirmed; try again shortly.
+        await sleep(200);
+      } finally {
+        await conn?.close().catch(() => undefined);
+      }
+    }
+  }
+}
+
+interface Sample {
+  readonly at: number;
+  readonly ready: boolean;
+}
+
+/**
+ * Samples every process's /readyz every 100 ms for the whole test, and fails the test if a
+ * process exits on its own or logs an unhandled rejection.
+ */
+export class ProcessWatch {
+  private readonly samples = new Map<ServiceProcess, Sample[]>();
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly procs: readonly ServiceProcess[]) {
+    for (const p of procs) this.samples.set(p, []);
+    this.loop = this.run();
+  }
+
+  /** Whether the process answered /readyz 200 at its latest sample. */
+  ready(p: ServiceProcess): boolean {
+    return this.samples.get(p)?.at(-1)?.ready === true;
+  }
+
+  /** The samples taken between two times (Date.now()). */
+  between(p: ServiceProcess, from: number, to: number): Sample[] {
+    return (this.samples.get(p) ?? []).filter((s) => s.at >= from && s.at <= to);
+  }
+
+  /** When the process was first seen ready again after `at`, or undefined. */
+  readyAgainAfter(p: ServiceProcess, at: number): number | undefined {
+    return (this.samples.get(p) ?? []).find((s) => s.at > at && s.ready)?.at;
+  }
+
+  /** Every process is still running and none logged an unhandled rejection or exception. */
+  expectHealthy(): void {
+    for (const p of this.procs) {
+      expect(p.child.exitCode, `${p.role} exited:\n${tail(p.output())}`).to.equal(null);
+      expect(p.child.signalCode, `${p.role} was killed:\n${tail(p.output())}`).to.equal(null);
+      const fatal = p.logs().filter((l) => typeof l.msg === 'string' && /^(unhandled|uncaught)/.test(l.msg));
+      expect(fatal, `${p.role} logged an unhandled error`).to.deep.equal([]);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      await Promise.all(
+        [...this.samples].map(async ([p, list]) => {
+          if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+          let ready = false;
+          try {
+            const res = await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`, {
+              signal: AbortSignal.timeout(2000),
+            });
+            ready = res.status === 200;
+            await res.arrayBuffer();
+          } catch {
+            ready = false;
+          }
+          list.push({ at: Date.now(), ready });
+        }),
+      );
+      await sleep(100);
+    }
+  }
+}
+
+function tail(text: string): string {
+  return text.split('\n').slice(-40).join('\n');
+}
+
+/** The `seq` of every message a client received, in order. */
+export function seqsOf(c: SseClient): number[] {
+  return c.messages<{ payload: { seq?: number } }>().flatMap((m) => (m.payload.seq ? [m.payload.seq] : []));
+}
+
+/** The client's stream is still the one it opened: no `error` event, and still open. */
+export function expectStreamOpen(c: SseClient, what: string): void {
+  expect(c.of('error'), `${what}: error events`).to.deep.equal([]);
+  expect(c.of('ready'), `${what}: ready events`).to.have.length(1);
+  expect(c.source.readyState, `${what}: EventSource state (1 = open)`).to.equal(1);
+}
+
+/** Confirmed sequence numbers that the client did not receive, among those up to `upTo`. */
+export function missing(confirmed: readonly number[], c: SseClient, upTo: number): number[] {
+  const got = new Set(seqsOf(c));
+  return confirmed.filter((s) => s <= upTo && !got.has(s));
+}
+
+/** Sequence numbers a client received more than once. */
+export function duplicates(c: SseClient): number[] {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const s of seqsOf(c)) (seen.has(s) ? twice : seen).add(s);
+  return [...twice];
+}
+
+/** Waits until every client has received sequence number `seq` (a message confirmed after recovery). */
+export async function waitAllReceived(
+  clients: readonly SseClient[],
+  seq: number,
+  ms = 30_000,
+): Promise<void> {
+  for (const [i, c] of clients.entries()) {
+    try {
+      await waitUntil(() => seqsOf(c).includes(seq), `message ${seq} on stream ${i}`, ms);
+    } catch (err) {
+      const got = seqsOf(c);
+      throw new Error(
+        `${(err as Error).message}; it has ${got.length} messages, the last ${JSON.stringify(got.slice(-5))}, ` +
+          `errors ${JSON.stringify(c.of('error'))}, missing ${summarise(missingBelow(got, seq))}`,
+      );
+    }
+  }
+}
+
+function missingBelow(got: readonly number[], seq: number): number[] {
+  const have = new Set(got);
+  const out: number[] = [];
+  for (let s = 1; s < seq; s++) if (!have.has(s)) out.push(s);
+  return out;
+}
+
+/** `[7-119, 130]`: runs of consecutive numbers, for readable failure messages. */
+export function summarise(seqs: readonly number[]): string {
+  const runs: string[] = [];
+  for (let i = 0; i < seqs.length;) {
+    let j = i;
+    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+    runs.push(i === j ? `${seqs[i]}` : `${seqs[i]}-${seqs[j]}`);
+    i = j + 1;
+  }
+  return `[${runs.join(', ')}]`;
+}
+
+/** One line of figures per fault, printed so CI logs and docs/reliability.md can quote them. */
+export function report(fault: string, figures: Record<string, string | number>): void {
+  const text = Object.entries(figures)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  process.stdout.write(`      fault figures: ${fault}: ${text}\n`);
+}
