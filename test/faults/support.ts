@@ -126,7 +126,7 @@ export class ProcessWatch {
       await Promise.all(
         [...this.samples].map(async ([p, list]) => {
           if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-          let ready = false;
+          let ready: boolean;
           try {
             const res = await fetch(`http://127.0.0.1:${p.metricsPort}/readyz`, {
               signal: AbortSignal.timeout(2000),
@@ -188,6 +188,7 @@ export async function waitAllReceived(
       throw new Error(
         `${(err as Error).message}; it has ${got.length} messages, the last ${JSON.stringify(got.slice(-5))}, ` +
           `errors ${JSON.stringify(c.of('error'))}, missing ${summarise(missingBelow(got, seq))}`,
+        { cause: err },
       );
     }
   }
