@@ -6,8 +6,8 @@
 import { expect } from 'chai';
 import amqp from 'amqplib';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ServiceProcess } from '../support/processes.js';
-import type { SseClient } from '../support/sse-client.js';
+import { startService, type ServiceProcess } from '../support/processes.js';
+import { SseClient, connectUrl } from '../support/sse-client.js';
 import { waitUntil } from '../support/wait.js';
 
 /** Publishes `{ seq }` every `intervalMs` with publisher confirms, reconnecting as long as it runs. */
@@ -34,6 +34,11 @@ export class SequencePublisher {
   /** Sequence numbers confirmed after `at`. */
   confirmedAfter(at: number): number[] {
     return this.confirmed.filter((c) => c.at > at).map((c) => c.seq);
+  }
+
+  /** The sequence number of the next message, not yet handed to the broker. */
+  get nextSeq(): number {
+    return this.next;
   }
 
   get lastConfirmed(): number {
@@ -219,4 +224,122 @@ export function report(fault: string, figures: Record<string, string | number>):
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
   process.stdout.write(`      fault figures: ${fault}: ${text}\n`);
+}
+
+/** A durable topic exchange (it survives a broker restart, as Pulse's do). */
+export async function declareDurableExchange(url: string, exchange: string): Promise<void> {
+  const conn = await amqp.connect(url);
+  try {
+    const ch = await conn.createChannel();
+    await ch.assertExchange(exchange, 'topic', { durable: true });
+  } finally {
+    await conn.close();
+  }
+}
+
+export interface SceneOptions {
+  readonly amqpUrl: string;
+  readonly redisUrl: string;
+  readonly exchange: string;
+  readonly env?: Record<string, string>;
+}
+
+/**
+ * The stage most fault tests need: one ingest and two edges, three open streams (two bindings,
+ * on both edges, one binding shared across edges) and a publisher sending a numbered sequence,
+ * with every message already flowing to every stream.
+ */
+export class FaultScene {
+  readonly clients: SseClient[] = [];
+
+  private constructor(
+    readonly ingest: ServiceProcess,
+    readonly edges: readonly [ServiceProcess, ServiceProcess],
+    readonly streams: readonly SseClient[],
+    readonly publisher: SequencePublisher,
+    readonly watch: ProcessWatch,
+    private readonly opts: SceneOptions,
+  ) {
+    this.clients.push(...streams);
+  }
+
+  static async start(opts: SceneOptions): Promise<FaultScene> {
+    const env = { AMQP_URL: opts.amqpUrl, REDIS_URL: opts.redisUrl, ...opts.env };
+    const ingest = await startService('ingest', env);
+    const edges = await Promise.all([startService('edge', env), startService('edge', env)]);
+    const watch = new ProcessWatch([ingest, ...edges]);
+    const open = (edge: ServiceProcess, pattern: string) => openStream(edge, opts.exchange, pattern);
+    const streams = [
+      await open(edges[0], 'seq.#'),
+      await open(edges[1], 'seq.#'),
+      await open(edges[0], 'seq.*'),
+    ];
+    const publisher = SequencePublisher.start(opts.amqpUrl, opts.exchange, 'seq');
+    await waitAllReceived(streams, 5);
+    return new FaultScene(ingest, [edges[0], edges[1]], streams, publisher, watch, opts);
+  }
+
+  get processes(): ServiceProcess[] {
+    return [this.ingest, ...this.edges];
+  }
+
+  /** Opens one more stream on `edge` and waits for its `ready`. */
+  async open(edge: ServiceProcess, pattern: string): Promise<SseClient> {
+    const c = await openStream(edge, this.opts.exchange, pattern);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Every sample of `p` taken between the two times said `ready` (or, with false, not ready). */
+  expectReadiness(p: ServiceProcess, ready: boolean, from: number, to: number): void {
+    const samples = this.watch.between(p, from, to);
+    expect(samples.length, `${p.role} readiness samples`).to.be.greaterThan(3);
+    const wrong = samples.filter((s) => s.ready !== ready);
+    expect(wrong, `${p.role} /readyz said ${ready ? 'not ready' : 'ready'}`).to.deep.equal([]);
+  }
+
+  /** Waits until every process answers /readyz 200 again after `at`; returns when the last did. */
+  async waitReadyAgain(at: number, ms = 60_000): Promise<number> {
+    let last = at;
+    for (const p of this.processes) {
+      await waitUntil(() => this.watch.readyAgainAfter(p, at) !== undefined, `${p.role} ready again`, ms);
+      last = Math.max(last, this.watch.readyAgainAfter(p, at)!);
+    }
+    return last;
+  }
+
+  async stop(): Promise<void> {
+    await this.publisher.stop();
+    await this.watch.stop();
+    for (const c of this.clients) c.close();
+  }
+}
+
+async function openStream(edge: ServiceProcess, exchange: string, pattern: string): Promise<SseClient> {
+  const c = new SseClient(connectUrl(edge.url(''), { bindings: [{ exchange, routingKeyPattern: pattern }] }));
+  await c.waitReady(20_000);
+  return c;
+}
+
+/** Every confirmed message up to `upTo` reached every stream; repeats only as `redelivered`. */
+export function expectNoneLost(
+  publisher: SequencePublisher,
+  streams: readonly SseClient[],
+  upTo: number,
+): void {
+  const confirmed = publisher.confirmed.map((c) => c.seq);
+  for (const [i, c] of streams.entries()) {
+    expect(summarise(missing(confirmed, c, upTo)), `stream ${i}: confirmed messages not delivered`).to.equal(
+      '[]',
+    );
+    // A message that was published on the bus but not acked when the fault struck comes again,
+    // and the broker flags it.
+    const seen = new Set<number>();
+    const unflagged: number[] = [];
+    for (const m of c.messages<{ payload: { seq: number }; redelivered: boolean }>()) {
+      if (seen.has(m.payload.seq) && !m.redelivered) unflagged.push(m.payload.seq);
+      seen.add(m.payload.seq);
+    }
+    expect(unflagged, `stream ${i}: repeats not flagged redelivered`).to.deep.equal([]);
+  }
 }

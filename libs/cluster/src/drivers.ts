@@ -40,11 +40,17 @@ export interface RedisDriversOptions {
  */
 export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
   const logger = opts.logger;
-  const connect = (role: string, maxRetriesPerRequest: number | null) =>
-    connectRedis(opts.url, { name: `${opts.keyPrefix}${role}`, logger, maxRetriesPerRequest });
-  // Publishes and lease calls fail after two reconnect attempts (about 150 ms) instead of piling
-  // up during an outage; BullMQ requires null.
-  const connections = { publisher: connect('bus-pub', 2), subscriber: connect('bus-sub', 2) };
+  const connect = (role: string, maxRetriesPerRequest: number | null, failWhileDisconnected = false) =>
+    connectRedis(opts.url, {
+      name: `${opts.keyPrefix}${role}`,
+      logger,
+      maxRetriesPerRequest,
+      failWhileDisconnected,
+    });
+  // Lease calls fail after two reconnect attempts instead of piling up during an outage, and
+  // publishes fail at once (the router returns them to the queue until Redis is back and the edges
+  // have re-subscribed); BullMQ requires null.
+  const connections = { publisher: connect('bus-pub', 2, true), subscriber: connect('bus-sub', 2) };
   const bus = opts.bus === 'redis-sharded' ? new ShardedRedisBus(connections) : new RedisBus(connections);
   const store = new RedisLeaseStore({ redis: connect('leases', 2), keyPrefix: opts.keyPrefix, logger });
   const queue = new BullBindQueue({

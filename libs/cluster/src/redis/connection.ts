@@ -21,6 +21,12 @@ export interface RedisConnectionOptions {
    * lease store fail fast instead, so an outage surfaces as errors rather than as a growing queue.
    */
   readonly maxRetriesPerRequest: number | null;
+  /**
+   * Commands fail at once while disconnected, and those in flight when the connection drops fail
+   * instead of being sent again on reconnect. For the bus publisher: a batch caught by an outage
+   * must go back to the queue, not out the moment Redis is back, before the edges re-subscribe.
+   */
+  readonly failWhileDisconnected?: boolean;
 }
 
 /** CLIENT SETNAME refuses spaces and control characters (a KEY_PREFIX might have them). */
@@ -76,7 +82,8 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
     connectionName: clientName(opts.name),
     retryStrategy: reconnectDelay,
     maxRetriesPerRequest: opts.maxRetriesPerRequest,
-    enableOfflineQueue: true,
+    enableOfflineQueue: opts.failWhileDisconnected !== true,
+    autoResendUnfulfilledCommands: opts.failWhileDisconnected !== true,
     autoResubscribe: true,
   };
   const redis = new Redis(url, options);
@@ -88,10 +95,14 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
 export function connectRedisCluster(nodes: readonly ClusterNode[], opts: RedisConnectionOptions): Cluster {
   const cluster = new Cluster([...nodes], {
     clusterRetryStrategy: reconnectDelay,
-    enableOfflineQueue: true,
+    enableOfflineQueue: opts.failWhileDisconnected !== true,
     enableAutoPipelining: true,
     shardedSubscribers: true,
-    redisOptions: { connectionName: clientName(opts.name), maxRetriesPerRequest: opts.maxRetriesPerRequest },
+    redisOptions: {
+      connectionName: clientName(opts.name),
+      maxRetriesPerRequest: opts.maxRetriesPerRequest,
+      autoResendUnfulfilledCommands: opts.failWhileDisconnected !== true,
+    },
   });
   logLifecycle(cluster, opts.name, opts.logger);
   return cluster;
