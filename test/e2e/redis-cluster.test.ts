@@ -90,6 +90,10 @@ describe('e2e: ingest and two edges on a Redis Cluster with replicas', function 
     const control = elsewhere[0]!;
     const killedAt = Date.now();
     const seqAtKill = seq;
+    const sentDuring = new Map<Binding, number[]>([
+      [probe, []],
+      [control, []],
+    ]);
     await victim.stop('SIGKILL');
 
     // Publish to one channel of each side every 100 ms until the killed shard's channel delivers
@@ -99,7 +103,9 @@ describe('e2e: ingest and two edges on a Redis Cluster with replicas', function 
     while (resumedAt === 0) {
       expect(Date.now() - killedAt, 'time waiting for the killed shard to deliver again').to.be.below(60_000);
       await publish(probe, ++seq);
+      sentDuring.get(probe)!.push(seq);
       await publish(control, ++seq);
+      sentDuring.get(control)!.push(seq);
       await new Promise((r) => setTimeout(r, 100));
       if (controlFirstAt === 0 && seqs(control).some((s) => s > seqAtKill)) controlFirstAt = Date.now();
       if (seqs(probe).some((s) => s > seqAtKill)) resumedAt = Date.now();
@@ -124,6 +130,11 @@ describe('e2e: ingest and two edges on a Redis Cluster with replicas', function 
     }
     const duplicates = bindings.reduce((n, b) => n + seqs(b).length - new Set(seqs(b)).size, 0);
     console.log(`      messages delivered twice during the fail-over (all channels): ${duplicates}`);
+    const lost = (b: Binding) => sentDuring.get(b)!.filter((s) => !seqs(b).includes(s)).length;
+    console.log(
+      `      published during the fail-over and never delivered: killed shard ${lost(probe)} of ` +
+        `${sentDuring.get(probe)!.length}, other shard ${lost(control)} of ${sentDuring.get(control)!.length}`,
+    );
 
     for (const c of clients.values()) {
       expect(c.of('error'), 'error events').to.deep.equal([]);
