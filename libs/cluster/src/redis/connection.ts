@@ -79,6 +79,9 @@ export function clusterSeeds(urls: readonly string[]): { nodes: ClusterNode[]; r
   if (first.username !== '') redisOptions.username = decodeURIComponent(first.username);
   if (first.password !== '') redisOptions.password = decodeURIComponent(first.password);
   if (first.protocol === 'rediss:') redisOptions.tls = {};
+  // No default port: ioredis would fall back to 6379, which may be another Redis on the host.
+  const missing = parsed.find((u) => u.hostname === '' || u.port === '');
+  if (missing) throw new Error(`Redis Cluster seed ${missing.host || missing.href} needs a host and a port`);
   return { nodes: parsed.map((u) => ({ host: u.hostname, port: Number(u.port) })), redisOptions };
 }
 
