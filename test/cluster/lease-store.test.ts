@@ -3,11 +3,12 @@ import {
   MemoryLeaseStore,
   RedisLeaseStore,
   connectRedis,
+  connectTarget,
   type RedisLeaseStoreOptions,
 } from '@events-proxy/cluster';
 import { REDIS_URL, needRedis } from '../support/services.js';
 import { leaseStoreSuite } from './lease-store.suite.js';
-import { flushPrefix, gate, quietLogger, testPrefix } from './redis-support.js';
+import { flushPrefix, gate, quietLogger, sharedRedisCluster, testPrefix } from './redis-support.js';
 
 leaseStoreSuite('memory', async () => {
   const store = new MemoryLeaseStore();
@@ -36,6 +37,25 @@ leaseStoreSuite('redis', async () => {
       await flushPrefix(prefix);
     },
   };
+});
+
+leaseStoreSuite('redis cluster, hash-tagged keys', async () => {
+  const cluster = await sharedRedisCluster();
+  // The cluster is private to this run and deleted after it: no keys to flush.
+  const keyPrefix = testPrefix();
+  const store = () =>
+    new RedisLeaseStore({
+      redis: connectTarget(
+        { clusterNodes: cluster.urls },
+        { name: 'test-leases', logger: quietLogger, maxRetriesPerRequest: 2 },
+      ),
+      keyPrefix,
+      hashTagged: true,
+      logger: quietLogger,
+      lockWaitMs: 4000,
+    });
+  const [a, b] = [store(), store()];
+  return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
 });
 
 describe('cluster: RedisLeaseStore locks', () => {

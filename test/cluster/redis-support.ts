@@ -9,6 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import {
+  RedisBindingChangeFeed,
+  connectTarget,
+  type DriverLogger,
+  type RedisTarget,
+} from '@events-proxy/cluster';
+import { names } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
 import { freePort, randomId } from '../support/processes.js';
 import { REDIS_URL } from '../support/services.js';
@@ -17,6 +24,22 @@ import { waitUntil } from '../support/wait.js';
 const run = promisify(execFile);
 
 export const quietLogger = createLogger('silent');
+
+/** A Redis binding change feed of the installation `keyPrefix`, sharded on a Redis Cluster. */
+export function redisChangeFeed(
+  target: RedisTarget,
+  keyPrefix: string,
+  logger: DriverLogger = quietLogger,
+): RedisBindingChangeFeed {
+  const connect = (role: string, maxRetriesPerRequest: number | null) =>
+    connectTarget(target, { name: `test-changes-${role}`, logger, maxRetriesPerRequest });
+  return new RedisBindingChangeFeed({
+    connect: () => ({ publisher: connect('pub', 2), subscriber: connect('sub', null) }),
+    channel: names(keyPrefix).bindingChanges,
+    sharded: 'clusterNodes' in target,
+    logger,
+  });
+}
 
 /** A key prefix no other suite or run uses. */
 export function testPrefix(): string {
@@ -77,52 +100,97 @@ export class PrivateRedis {
     await waitUntil(() => pings(this.port), `redis-server on port ${this.port}`, 10_000);
   }
 
-  /** SIGTERM, and wait until it has exited. */
-  async stop(): Promise<void> {
+  get running(): boolean {
+    const child = this.child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** SIGTERM (or the signal given), and wait until it has exited. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    child.kill(signal);
     await exited;
   }
 }
 
-/** A private Redis Cluster of three primaries (no replicas), stopped and deleted by stop(). */
+export interface PrivateRedisClusterOptions {
+  /** Primaries (default 3). */
+  readonly primaries?: number;
+  /** Replicas of each primary (default 0). */
+  readonly replicas?: number;
+}
+
+/** A private Redis Cluster (3 primaries, no replicas by default), stopped and deleted by stop(). */
 export class PrivateRedisCluster {
   private constructor(
     readonly nodes: readonly PrivateRedis[],
     private readonly dir: string,
   ) {}
 
-  static async start(): Promise<PrivateRedisCluster> {
+  static async start(opts: PrivateRedisClusterOptions = {}): Promise<PrivateRedisCluster> {
+    const primaries = opts.primaries ?? 3;
+    const replicas = opts.replicas ?? 0;
     const dir = await mkdtemp(path.join(os.tmpdir(), 'events-proxy-cluster-'));
     const nodes: PrivateRedis[] = [];
     try {
-      for (let i = 0; i < 3; i++) {
-        const args = ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir];
-        nodes.push(await PrivateRedis.start([...args, '--cluster-node-timeout', '2000']));
+      for (let i = 0; i < primaries * (1 + replicas); i++) {
+        const args = [
+          ...['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--dir', dir],
+          ...['--cluster-node-timeout', '2000', '--cluster-port', String(await freePort())],
+        ];
+        nodes.push(await PrivateRedis.start(args));
       }
       const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
-      await run('redis-cli', [
-        '--cluster',
-        'create',
-        ...addresses,
-        '--cluster-replicas',
-        '0',
-        '--cluster-yes',
-      ]);
-      await waitUntil(
-        async () => (await Promise.all(nodes.map((n) => clusterOk(n.port)))).every(Boolean),
-        'the private Redis Cluster to report cluster_state:ok',
-        15_000,
-      );
-      return new PrivateRedisCluster(nodes, dir);
+      const create = ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas)];
+      await run('redis-cli', [...create, '--cluster-yes']);
+      const cluster = new PrivateRedisCluster(nodes, dir);
+      await cluster.waitHealthy(30_000);
+      return cluster;
     } catch (err) {
       await Promise.all(nodes.map((n) => n.stop()));
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** Seed URLs, as REDIS_CLUSTER_NODES takes them. */
+  get urls(): string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  /** Waits until every running node reports cluster_state:ok and every replica's link is up. */
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    await waitUntil(
+      async () => {
+        const running = this.nodes.filter((n) => n.running);
+        const states = await Promise.all(running.map((n) => nodeHealthy(n.port)));
+        return states.every(Boolean);
+      },
+      'the private Redis Cluster to report cluster_state:ok with every replica linked',
+      timeoutMs,
+    );
+  }
+
+  /** The running node that is primary for the hash slot of `key` (a channel or a key). */
+  async primaryOf(key: string): Promise<PrivateRedis> {
+    const seed = this.nodes.find((n) => n.running)!;
+    const slot = Number((await cli(seed.port, 'cluster', 'keyslot', key)).trim());
+    const table = await cli(seed.port, 'cluster', 'nodes');
+    for (const line of table.split('\n')) {
+      const [, address, flags, , , , , , ...ranges] = line.split(' ');
+      if (!flags?.includes('master') || flags.includes('fail')) continue;
+      const owns = ranges.some((r) => {
+        const [from, to] = r.split('-').map(Number);
+        return slot >= from! && slot <= (to ?? from)!;
+      });
+      const port = Number(address?.split('@')[0]?.split(':')[1]);
+      const node = this.nodes.find((n) => n.port === port);
+      if (owns && node) return node;
+    }
+    throw new Error(`no running primary owns slot ${slot} (of ${key})`);
   }
 
   async stop(): Promise<void> {
@@ -131,9 +199,36 @@ export class PrivateRedisCluster {
   }
 }
 
-async function clusterOk(port: number): Promise<boolean> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'cluster', 'info']);
-  return stdout.includes('cluster_state:ok');
+let shared: Promise<PrivateRedisCluster> | undefined;
+
+/**
+ * One three-primary cluster for every contract suite of a run, started on first use and stopped
+ * after the whole run (the root hook below), so the suites do not each pay its start-up.
+ */
+export function sharedRedisCluster(): Promise<PrivateRedisCluster> {
+  shared ??= PrivateRedisCluster.start();
+  return shared;
+}
+
+after(async () => {
+  const cluster = await shared?.catch(() => undefined);
+  shared = undefined;
+  await cluster?.stop();
+});
+
+async function cli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+  return stdout;
+}
+
+async function nodeHealthy(port: number): Promise<boolean> {
+  try {
+    if (!(await cli(port, 'cluster', 'info')).includes('cluster_state:ok')) return false;
+    const replication = await cli(port, 'info', 'replication');
+    return !replication.includes('role:slave') || replication.includes('master_link_status:up');
+  } catch {
+    return false;
+  }
 }
 
 /** A promise with its resolve function, for steering concurrent code step by step. */

@@ -52,7 +52,16 @@ async function envNames(role: Role): Promise<readonly string[]> {
  * Variables the chart sets only when they are configured (their service default is computed, or
  * they are alternatives to one another). Every other variable is always set.
  */
+const onRedisCluster = (v: Record<string, unknown>) =>
+  Boolean(
+    get(v, 'existingSecret.name')
+      ? get(v, 'existingSecret.keys.redisClusterNodes')
+      : (get(v, 'redis.clusterNodes') as unknown[] | string | undefined)?.length,
+  );
+
 const CONDITIONAL_ENV: Record<string, (v: Record<string, unknown>) => boolean> = {
+  REDIS_URL: (v) => !onRedisCluster(v),
+  REDIS_CLUSTER_NODES: onRedisCluster,
   AMQP_QUEUE: (v) => Boolean(get(v, 'ingest.config.queue')),
   PULSE_USERNAME: (v) => Boolean(get(v, 'amqp.pulse.username')),
   PULSE_HOSTNAME: (v) => Boolean(get(v, 'amqp.pulse.hostname')),

@@ -107,6 +107,7 @@ describe('edge: config', () => {
     expect([...ENV_NAMES].sort()).to.deep.equal(
       [
         'REDIS_URL',
+        'REDIS_CLUSTER_NODES',
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',

@@ -121,7 +121,8 @@ describe('ingest: config', () => {
 
   it('requires REDIS_URL unless told otherwise', () => {
     expect(problemsOf({})).to.deep.equal([
-      'REDIS_URL is required by the ingest role (e.g. redis://localhost:6379)',
+      'REDIS_URL is required by the ingest role (e.g. redis://localhost:6379), ' +
+        'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379)',
     ]);
     expect(loadIngestConfig({}, { requireRedis: false }).redisUrl).to.equal(undefined);
   });
@@ -141,6 +142,7 @@ describe('ingest: config', () => {
         'AMQP_SINGLE_ACTIVE_CONSUMER',
         'BIND_CONCURRENCY',
         'REDIS_URL',
+        'REDIS_CLUSTER_NODES',
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',

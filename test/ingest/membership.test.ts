@@ -1,29 +1,24 @@
 /** Keeping the router's bindings equal to the lease store, across replicas. */
 import { expect } from 'chai';
-import { MemoryLeaseStore } from '@events-proxy/cluster';
+import { MemoryLeaseStore, type BindingChange, type BindingChangeFeed } from '@events-proxy/cluster';
 import { bindingKey, type Binding } from '@events-proxy/protocol';
-import {
-  ActiveBindings,
-  Membership,
-  RedisMembershipFeed,
-  type MembershipChange,
-  type MembershipFeed,
-} from '@events-proxy/ingest';
-import { REDIS_URL, needRedis } from '../support/services.js';
-import { waitUntil } from '../support/wait.js';
-import { captureLogger, randomName } from './support.js';
+import { ActiveBindings, Membership } from '@events-proxy/ingest';
+import { captureLogger } from './support.js';
 
-class FakeFeed implements MembershipFeed {
-  readonly sent: MembershipChange[] = [];
-  private cb: (c: MembershipChange) => void = () => undefined;
-  async announce(change: MembershipChange): Promise<void> {
+class FakeFeed implements BindingChangeFeed {
+  readonly sent: BindingChange[] = [];
+  private cb: (c: BindingChange) => void = () => undefined;
+  async announce(change: BindingChange): Promise<void> {
     this.sent.push(change);
   }
-  onChange(cb: (c: MembershipChange) => void): void {
+  onChange(cb: (c: BindingChange) => void): void {
     this.cb = cb;
   }
-  deliver(change: MembershipChange): void {
+  deliver(change: BindingChange): void {
     this.cb(change);
+  }
+  isConnected(): boolean {
+    return true;
   }
   async close(): Promise<void> {}
 }
@@ -122,45 +117,5 @@ describe('ingest: membership', () => {
     await membership.added(b); // e.g. re-bound by this replica, lease not yet written
     await membership.resync();
     expect(active.has(b)).to.equal(true);
-  });
-});
-
-describe('ingest: redis membership feed', () => {
-  const feeds: RedisMembershipFeed[] = [];
-
-  before(async () => {
-    await needRedis();
-  });
-
-  after(async () => {
-    await Promise.all(feeds.map((f) => f.close()));
-  });
-
-  it("hands each replica the others' changes, not its own", async () => {
-    const keyPrefix = `test-${randomName()}:`;
-    const logger = captureLogger().logger;
-    const one = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix, logger });
-    const two = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix, logger });
-    const other = new RedisMembershipFeed({ url: REDIS_URL, keyPrefix: `${keyPrefix}other:`, logger });
-    feeds.push(one, two, other);
-    const got: Record<string, MembershipChange[]> = { one: [], two: [], other: [] };
-    one.onChange((c) => got.one!.push(c));
-    two.onChange((c) => got.two!.push(c));
-    other.onChange((c) => got.other!.push(c));
-
-    // Subscribing is asynchronous: announce until the peer hears one.
-    await waitUntil(
-      async () => {
-        await one.announce({ op: 'add', key: bindingKey(a) });
-        return got.two!.length > 0;
-      },
-      'the peer to hear an announcement',
-      5000,
-    );
-    await one.announce({ op: 'remove', key: bindingKey(a) });
-    await waitUntil(() => got.two!.some((c) => c.op === 'remove'), 'the removal', 5000);
-    expect(got.two!.every((c) => c.key === bindingKey(a))).to.equal(true);
-    expect(got.one).to.deep.equal([]);
-    expect(got.other).to.deep.equal([]);
   });
 });

@@ -1,11 +1,11 @@
 /**
  * Two ingest replicas on one shared queue: single-active-consumer makes one consume, and a binding
- * the other one made reaches its router through the Redis membership feed.
+ * the other one made reaches its router through the Redis binding change feed.
  */
 import { expect } from 'chai';
-import { MemoryLeaseStore } from '@events-proxy/cluster';
+import { MemoryLeaseStore, type BindingChangeFeed } from '@events-proxy/cluster';
 import { names } from '@events-proxy/protocol';
-import { RedisMembershipFeed } from '@events-proxy/ingest';
+import { redisChangeFeed } from '../cluster/redis-support.js';
 import { needRabbit, needRedis, REDIS_URL } from '../support/services.js';
 import { TestBroker } from '../support/broker.js';
 import { waitUntil } from '../support/wait.js';
@@ -22,6 +22,7 @@ describe('ingest: two replicas', function () {
   this.timeout(20_000);
   let broker: TestBroker;
   const fixtures: IngestFixture[] = [];
+  const feeds: BindingChangeFeed[] = [];
 
   before(async () => {
     await needRabbit();
@@ -31,6 +32,7 @@ describe('ingest: two replicas', function () {
 
   after(async () => {
     for (const f of fixtures) await f.stop();
+    await Promise.all(feeds.map((f) => f.close()));
     await broker?.deleteQueue(fixtures[0]!.config.queueName);
     await broker?.close();
   });
@@ -39,12 +41,15 @@ describe('ingest: two replicas', function () {
     const id = randomName();
     const env = { AMQP_QUEUE: `queue/guest/test-ingest-${id}`, KEY_PREFIX: `test-${id}:` };
     const store = new MemoryLeaseStore(); // stands for the shared Redis lease store
-    const feed = () =>
-      new RedisMembershipFeed({ url: REDIS_URL, keyPrefix: env.KEY_PREFIX, logger: captureLogger().logger });
-    const active = await startIngest(env, { store, membership: feed() });
+    const feed = () => {
+      const f = redisChangeFeed({ url: REDIS_URL }, env.KEY_PREFIX, captureLogger().logger);
+      feeds.push(f);
+      return f;
+    };
+    const active = await startIngest(env, { store, changes: feed() });
     fixtures.push(active);
     await waitConnected(active); // consumes first, so it is the single active consumer
-    const standby = await startIngest(env, { store, membership: feed() });
+    const standby = await startIngest(env, { store, changes: feed() });
     fixtures.push(standby);
     await waitConnected(standby);
 

@@ -82,7 +82,7 @@ export interface IngestFixture {
 /** Starts an ingest with its own queue name and key prefix (pass `env` to override settings). */
 export async function startIngest(
   env: Record<string, string> = {},
-  extra: Partial<Pick<IngestDeps, 'reconnect' | 'membership'>> & {
+  extra: Partial<Pick<IngestDeps, 'reconnect' | 'changes'>> & {
     config?: Partial<IngestConfig>;
     /** Shared by replicas of one installation. */
     store?: MemoryLeaseStore;
@@ -109,7 +109,7 @@ export async function startIngest(
     logger,
     registry,
     reconnect: extra.reconnect,
-    membership: extra.membership,
+    changes: extra.changes,
   });
   await ingest.start();
   return {

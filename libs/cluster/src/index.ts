@@ -1,22 +1,33 @@
 export type { Bus, BusHandler, BusMessage } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
 export type { BindQueue } from './bind-queue.js';
+export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';
 export { EdgeBindings, type EdgeBindingsOptions } from './edge-bindings.js';
 export { IngestBindings, type IngestBindingsOptions, type BrokerBindings } from './ingest-bindings.js';
 export { KeyedMutex } from './keyed-mutex.js';
 export { MemoryBus } from './memory/bus.js';
 export { MemoryLeaseStore } from './memory/lease-store.js';
 export { MemoryBindQueue } from './memory/bind-queue.js';
+export { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 export { registerRedisGauge } from './metrics.js';
 export { RedisBus, type RedisBusConnections } from './redis/bus.js';
 export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharded-bus.js';
 export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';
 export {
+  RedisBindingChangeFeed,
+  type RedisBindingChangeFeedConnections,
+  type RedisBindingChangeFeedOptions,
+} from './redis/binding-change-feed.js';
+export {
+  clusterSeeds,
   connectRedis,
   connectRedisCluster,
+  connectTarget,
   reconnectDelay,
   type DriverLogger,
+  type RedisClient,
   type RedisConnectionOptions,
+  type RedisTarget,
 } from './redis/connection.js';
 export { BullBindQueue, type BullBindQueueOptions } from './bullmq/bind-queue.js';
 export {

@@ -6,10 +6,27 @@ import { bindingKey, type Binding } from './bindings.js';
  */
 export const DEFAULT_KEY_PREFIX = 'events-proxy:';
 
+/**
+ * The hash tag of the control-plane keys on a Redis Cluster. A key's slot is taken from its first
+ * `{…}`, so every key that a Lua script or BullMQ touches together (leases, locks, the bind queue's
+ * keys) lands in one slot and no call fails with CROSSSLOT.
+ */
+export const CONTROL_HASH_TAG = '{control}';
+
+export interface NamesOptions {
+  /**
+   * Put the control-plane keys in one hash slot (Redis Cluster). Off on a standalone Redis, where
+   * the names stay as they always were, so an existing installation keeps its leases and queue.
+   */
+  readonly hashTagged?: boolean;
+}
+
 export interface Names {
   readonly prefix: string;
-  /** The pub/sub channel carrying the frames of one (exchange, pattern) binding. */
+  /** The pub/sub channel carrying the frames of one (exchange, pattern) binding (never tagged: channels spread over shards). */
   channel(b: Binding): string;
+  /** Pub/sub channel on which ingest replicas announce the bindings they add and remove. */
+  readonly bindingChanges: string;
   /** Sorted set: binding key → lease expiry (ms since the epoch) of every binding on the broker. */
   readonly leases: string;
   /** Per-binding lock held while the broker binding is being added or removed. */
@@ -20,14 +37,16 @@ export interface Names {
   readonly bindQueue: string;
 }
 
-export function names(prefix: string = DEFAULT_KEY_PREFIX): Names {
+export function names(prefix: string = DEFAULT_KEY_PREFIX, opts: NamesOptions = {}): Names {
   const channelPrefix = `${prefix}msg:`;
+  const control = opts.hashTagged ? `${prefix}${CONTROL_HASH_TAG}:` : prefix;
   return {
     prefix,
     channel: (b) => channelPrefix + bindingKey(b),
-    leases: `${prefix}leases`,
-    lock: (key) => `${prefix}lock:${key}`,
-    bullPrefix: `${prefix}bull`,
+    bindingChanges: `${prefix}control:bindings`,
+    leases: `${control}leases`,
+    lock: (key) => `${control}lock:${key}`,
+    bullPrefix: `${control}bull`,
     bindQueue: 'bind',
   };
 }

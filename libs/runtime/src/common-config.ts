@@ -2,12 +2,16 @@ import { DEFAULT_KEY_PREFIX } from '@events-proxy/protocol';
 import type { EnvReader } from './env.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
+export type BusDriverName = 'redis' | 'redis-sharded';
+
 /** Configuration every role reads (DESIGN.md §4). */
 export interface CommonConfig {
-  /** Redis URL; required by the cluster roles, optional in single-node mode. */
+  /** Standalone Redis URL; required by the cluster roles unless `redisClusterNodes` is set. */
   readonly redisUrl: string | undefined;
-  /** `redis` (pub/sub) or `redis-sharded` (Redis 7 sharded pub/sub). */
-  readonly busDriver: 'redis' | 'redis-sharded';
+  /** Seed `redis://host:port` URLs of a Redis Cluster (REDIS_CLUSTER_NODES); never set with `redisUrl`. */
+  readonly redisClusterNodes: readonly string[] | undefined;
+  /** `redis` (pub/sub) or `redis-sharded` (Redis 7 sharded pub/sub; always so on a Redis Cluster). */
+  readonly busDriver: BusDriverName;
   /** Prefix of every Redis key, channel and BullMQ queue. */
   readonly keyPrefix: string;
   /** A binding no client holds is removed from the broker within 1.5× this. */
@@ -16,13 +20,75 @@ export interface CommonConfig {
   readonly logLevel: LogLevel;
 }
 
+const REDIS_PROTOCOLS = ['redis:', 'rediss:'];
+
 export function readCommonConfig(env: EnvReader): CommonConfig {
+  const redisUrl = env.url('REDIS_URL', REDIS_PROTOCOLS);
+  const redisClusterNodes = readClusterNodes(env);
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+    env.problem(
+      'REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for a standalone Redis, ' +
+        'or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    );
+  }
   return {
-    redisUrl: env.url('REDIS_URL', ['redis:', 'rediss:']),
-    busDriver: env.oneOf('BUS_DRIVER', ['redis', 'redis-sharded'] as const, 'redis'),
+    redisUrl,
+    redisClusterNodes,
+    busDriver: readBusDriver(env, redisClusterNodes !== undefined),
     keyPrefix: env.stringAllowEmpty('KEY_PREFIX', DEFAULT_KEY_PREFIX),
     bindingLeaseMs: env.seconds('BINDING_LEASE_SECONDS', 60, 1, 86_400),
     metricsPort: env.int('METRICS_PORT', 9090, 0, 65_535),
     logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };
+}
+
+/** Records a problem when a cluster role has neither a standalone Redis nor a Redis Cluster. */
+export function checkRedisConfigured(env: EnvReader, config: CommonConfig, role: string): void {
+  if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) return;
+  env.problem(
+    `REDIS_URL is required by the ${role} role (e.g. redis://localhost:6379), ` +
+      'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379)',
+  );
+}
+
+/** REDIS_CLUSTER_NODES: a comma list of seed node URLs; the client discovers the rest. */
+function readClusterNodes(env: EnvReader): string[] | undefined {
+  const nodes = env.list('REDIS_CLUSTER_NODES', []);
+  if (nodes.length === 0) return undefined;
+  for (const node of nodes) {
+    const problem = clusterNodeProblem(node);
+    if (problem) env.problem(`REDIS_CLUSTER_NODES: ${JSON.stringify(node)} ${problem}`);
+  }
+  return nodes;
+}
+
+function clusterNodeProblem(node: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(node);
+  } catch {
+    return 'is not a URL: expected redis://host:port';
+  }
+  if (!REDIS_PROTOCOLS.includes(url.protocol)) return 'must start with redis:// or rediss://';
+  if (url.hostname === '' || url.port === '') return 'needs a host and a port: expected redis://host:port';
+  if (url.pathname !== '' && url.pathname !== '/') {
+    return 'names a database: a Redis Cluster has only database 0, drop the path';
+  }
+  return undefined;
+}
+
+/** A Redis Cluster needs sharded pub/sub (plain PUBLISH is broadcast to every node of the cluster). */
+function readBusDriver(env: EnvReader, onCluster: boolean): BusDriverName {
+  const driver = env.oneOf(
+    'BUS_DRIVER',
+    ['redis', 'redis-sharded'] as const,
+    onCluster ? 'redis-sharded' : 'redis',
+  );
+  if (onCluster && driver === 'redis') {
+    env.problem(
+      'BUS_DRIVER=redis cannot be used with REDIS_CLUSTER_NODES: a Redis Cluster uses sharded pub/sub; ' +
+        'unset BUS_DRIVER or set it to redis-sharded',
+    );
+  }
+  return driver;
 }

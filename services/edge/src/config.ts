@@ -1,4 +1,4 @@
-import { EnvReader, readCommonConfig, type CommonConfig } from '@events-proxy/runtime';
+import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
 
 export interface EdgeConfig extends CommonConfig {
   /** HTTP port of the client-facing server. */
@@ -35,9 +35,7 @@ export function loadEdgeConfig(
 
 function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
   const common = readCommonConfig(env);
-  if (requireRedis && common.redisUrl === undefined) {
-    env.problem('REDIS_URL is required by the edge role (e.g. redis://localhost:6379)');
-  }
+  if (requireRedis) checkRedisConfigured(env, common, 'edge');
   const corsOrigins = env.list('CORS_ORIGINS', ['*']);
   if (corsOrigins.length === 0) {
     env.problem('CORS_ORIGINS is set but empty: give `*` or a comma list of origins');

@@ -10,18 +10,20 @@ import { createEdge } from './edge.js';
 
 async function main(): Promise<void> {
   const config = loadEdgeConfig(process.env);
-  const redisUrl = config.redisUrl!; // loadEdgeConfig requires it by default
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'edge' });
   guardProcess(logger);
   logger.info('starting', {
     keyPrefix: config.keyPrefix,
     busDriver: config.busDriver,
+    redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',
     maxConnections: config.maxConnections,
     allowedExchangePrefixes: config.allowedExchangePrefixes,
   });
 
+  // loadEdgeConfig requires REDIS_URL or REDIS_CLUSTER_NODES (and never both).
   const drivers = createRedisDrivers({
-    url: redisUrl,
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
     keyPrefix: config.keyPrefix,
     bus: config.busDriver,
     logger,

@@ -1,4 +1,4 @@
-import { EnvReader, readCommonConfig, type CommonConfig } from '@events-proxy/runtime';
+import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
 import { defaultQueueName, pulseUrl } from './amqp-url.js';
 
 export interface IngestConfig extends CommonConfig {
@@ -33,9 +33,7 @@ export function loadIngestConfig(
 
 function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
   const common = readCommonConfig(env);
-  if (requireRedis && common.redisUrl === undefined) {
-    env.problem('REDIS_URL is required by the ingest role (e.g. redis://localhost:6379)');
-  }
+  if (requireRedis) checkRedisConfigured(env, common, 'ingest');
   const amqpUrl = readAmqpUrl(env);
   return {
     ...common,

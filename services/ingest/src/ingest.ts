@@ -4,6 +4,7 @@ import type { Binding } from '@events-proxy/protocol';
 import {
   IngestBindings,
   type BindQueue,
+  type BindingChangeFeed,
   type BrokerBindings,
   type Bus,
   type LeaseStore,
@@ -14,7 +15,7 @@ import { ReconnectingAmqpConnection, errorText } from './amqp-connection.js';
 import { AmqpBrokerBindings } from './broker-bindings.js';
 import type { IngestConfig } from './config.js';
 import { SharedQueueConsumer } from './consumer.js';
-import { Membership, type MembershipFeed } from './membership.js';
+import { Membership } from './membership.js';
 import { createIngestMetrics } from './metrics.js';
 
 export interface IngestDeps {
@@ -24,8 +25,8 @@ export interface IngestDeps {
   readonly queue: BindQueue;
   readonly logger: Logger;
   readonly registry: Registry;
-  /** Binding changes from and to other ingest replicas; none in single-node mode. */
-  readonly membership?: MembershipFeed;
+  /** Binding changes from and to other ingest replicas (the drivers' `changes`). */
+  readonly changes?: BindingChangeFeed;
   /** Reconnect backoff (default 0.5 s doubling to 30 s). */
   readonly reconnect?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
 }
@@ -50,7 +51,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const membership = new Membership({
     store,
     active,
-    feed: deps.membership,
+    feed: deps.changes,
     logger,
     resyncMs: resyncIntervalMs(config.bindingLeaseMs),
     leaseMs: config.bindingLeaseMs,

@@ -8,39 +8,37 @@ import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals }
 import { redactAmqpUrl } from './amqp-url.js';
 import { loadIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
-import { RedisMembershipFeed } from './redis-membership.js';
 
 async function main(): Promise<void> {
   const config = loadIngestConfig(process.env);
-  const redisUrl = config.redisUrl!; // loadIngestConfig requires it by default
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
   guardProcess(logger);
   logger.info('starting', {
     amqp: redactAmqpUrl(config.amqpUrl),
     queue: config.queueName,
     keyPrefix: config.keyPrefix,
+    redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',
     bindingLeaseSeconds: config.bindingLeaseMs / 1000,
   });
 
+  // loadIngestConfig requires REDIS_URL or REDIS_CLUSTER_NODES (and never both).
   const drivers = createRedisDrivers({
-    url: redisUrl,
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
     keyPrefix: config.keyPrefix,
     bus: config.busDriver,
     logger,
   });
-  const membership = new RedisMembershipFeed({ url: redisUrl, keyPrefix: config.keyPrefix, logger });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   registerRedisGauge(registry, drivers);
 
-  const ingest = createIngest({ config, ...drivers, logger, registry, membership });
+  const ingest = createIngest({ config, ...drivers, logger, registry });
   await ingest.start();
-  const redisConnected = () =>
-    drivers.bus.isConnected() && drivers.store.isConnected() && drivers.queue.isConnected();
   const ops = await startOpsServer({
     port: config.metricsPort,
     registry,
-    checks: [{ name: 'redis', ok: redisConnected }, ...ingest.readiness()],
+    checks: [{ name: 'redis', ok: drivers.isConnected }, ...ingest.readiness()],
   });
   logger.info('ingest running', { metricsPort: ops.port });
 

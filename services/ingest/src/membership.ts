@@ -1,30 +1,14 @@
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
-import type { LeaseStore } from '@events-proxy/cluster';
+import type { BindingChange, BindingChangeFeed, LeaseStore } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
 import type { ActiveBindings } from './active-bindings.js';
 import { errorText } from './amqp-connection.js';
 
-export interface MembershipChange {
-  readonly op: 'add' | 'remove';
-  /** A binding key (@events-proxy/protocol `bindingKey`). */
-  readonly key: string;
-}
-
-/**
- * Tells the other ingest replicas which bindings this one added or removed at the broker, so the
- * replica that consumes (single-active-consumer) routes for bindings another replica made.
- * Implementations deliver only other replicas' changes to `onChange`.
- */
-export interface MembershipFeed {
-  announce(change: MembershipChange): Promise<void>;
-  onChange(cb: (change: MembershipChange) => void): void;
-  close(): Promise<void>;
-}
-
 export interface MembershipOptions {
   readonly store: LeaseStore;
   readonly active: ActiveBindings;
-  readonly feed?: MembershipFeed;
+  /** Other replicas' binding changes, and this one's announcements (libs/cluster `BindingChangeFeed`). */
+  readonly feed?: BindingChangeFeed;
   readonly logger: Logger;
   /** Full resync from the store, to heal lost notifications. */
   readonly resyncMs: number;
@@ -98,7 +82,8 @@ export class Membership {
     clearInterval(this.timer);
     await this.resyncing;
     await Promise.all(this.inFlight);
-    await this.opts.feed?.close();
+    // The feed belongs to the drivers, which close it; only stop listening.
+    this.opts.feed?.onChange(() => undefined);
   }
 
   private add(b: Binding): void {
@@ -106,12 +91,12 @@ export class Membership {
     this.missing.delete(bindingKey(b));
   }
 
-  private apply(change: MembershipChange): void {
+  private apply(change: BindingChange): void {
     let binding: Binding;
     try {
       binding = parseBindingKey(change.key);
     } catch {
-      this.opts.logger.warn('ignored a malformed membership change', { key: change.key });
+      this.opts.logger.warn('ignored a malformed binding change', { key: change.key });
       return;
     }
     if (change.op === 'add') this.add(binding);
@@ -141,7 +126,7 @@ export class Membership {
     void work.finally(() => this.inFlight.delete(work));
   }
 
-  private async announce(change: MembershipChange): Promise<void> {
+  private async announce(change: BindingChange): Promise<void> {
     if (!this.opts.feed) return;
     try {
       await this.opts.feed.announce(change);

@@ -1,7 +1,7 @@
 /**
- * Single-node mode (`npm start`): the ingest and edge roles in one process. With no REDIS_URL the
- * bus, lease store and bind queue are the in-memory drivers, so a laptop needs only RabbitMQ;
- * with REDIS_URL it uses Redis exactly as the cluster does.
+ * Single-node mode (`npm start`): the ingest and edge roles in one process. With neither REDIS_URL
+ * nor REDIS_CLUSTER_NODES the bus, lease store, bind queue and binding changes are the in-memory
+ * drivers, so a laptop needs only RabbitMQ; with either it uses Redis exactly as the cluster does.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createMemoryDrivers, createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
@@ -15,23 +15,25 @@ async function main(): Promise<void> {
   const logger = createLogger(edgeConfig.logLevel, { service: 'events-proxy', role: 'single-node' });
   guardProcess(logger);
 
-  const drivers = edgeConfig.redisUrl
+  const useRedis = edgeConfig.redisUrl !== undefined || edgeConfig.redisClusterNodes !== undefined;
+  const drivers = useRedis
     ? createRedisDrivers({
         url: edgeConfig.redisUrl,
+        clusterNodes: edgeConfig.redisClusterNodes,
         keyPrefix: edgeConfig.keyPrefix,
         bus: edgeConfig.busDriver,
         logger,
       })
     : createMemoryDrivers();
   logger.info(
-    edgeConfig.redisUrl
-      ? 'using Redis for the bus and control plane'
-      : 'using in-memory bus and control plane (no REDIS_URL)',
+    useRedis
+      ? `using ${edgeConfig.redisClusterNodes ? 'a Redis Cluster' : 'Redis'} for the bus and control plane`
+      : 'using in-memory bus and control plane (no REDIS_URL nor REDIS_CLUSTER_NODES)',
   );
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  if (edgeConfig.redisUrl) registerRedisGauge(registry, drivers);
+  if (useRedis) registerRedisGauge(registry, drivers);
 
   const ingest = createIngest({
     config: ingestConfig,

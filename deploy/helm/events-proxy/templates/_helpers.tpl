@@ -78,10 +78,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Name of the Secret holding REDIS_URL, AMQP_URL and PULSE_PASSWORD.
+Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULSE_PASSWORD.
 */}}
 {{- define "events-proxy.secretName" -}}
 {{- default (include "events-proxy.fullname" .) .Values.existingSecret.name }}
+{{- end }}
+
+{{/*
+"true" when the release runs on a Redis Cluster (REDIS_CLUSTER_NODES instead of REDIS_URL).
+*/}}
+{{- define "events-proxy.onRedisCluster" -}}
+{{- if .Values.existingSecret.name }}
+{{- if .Values.existingSecret.keys.redisClusterNodes }}true{{ end }}
+{{- else if .Values.redis.clusterNodes }}true
+{{- end }}
 {{- end }}
 
 {{/*
@@ -101,7 +111,7 @@ Variables only one tier reads are only in that tier's map.
 */}}
 {{- define "events-proxy.sharedConfig" -}}
 KEY_PREFIX: {{ .Values.config.keyPrefix | toString | quote }}
-BUS_DRIVER: {{ .Values.config.busDriver | quote }}
+BUS_DRIVER: {{ eq (include "events-proxy.onRedisCluster" .) "true" | ternary "redis-sharded" .Values.config.busDriver | quote }}
 BINDING_LEASE_SECONDS: {{ .Values.config.bindingLeaseSeconds | int64 | toString | quote }}
 METRICS_PORT: {{ .Values.config.metricsPort | int64 | toString | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
@@ -154,7 +164,11 @@ Secret environment of each tier as "NAME: key-in-secret" lines. Call with (dict 
 {{- define "events-proxy.secretEnv" -}}
 {{- $v := .ctx.Values }}
 {{- if $v.existingSecret.name }}
-REDIS_URL: {{ required "existingSecret.keys.redisUrl is required" $v.existingSecret.keys.redisUrl | quote }}
+{{- if $v.existingSecret.keys.redisClusterNodes }}
+REDIS_CLUSTER_NODES: {{ $v.existingSecret.keys.redisClusterNodes | quote }}
+{{- else }}
+REDIS_URL: {{ required "existingSecret.keys.redisUrl is required (or existingSecret.keys.redisClusterNodes)" $v.existingSecret.keys.redisUrl | quote }}
+{{- end }}
 {{- if eq .component "ingest" }}
 {{- if $v.existingSecret.keys.amqpUrl }}
 AMQP_URL: {{ $v.existingSecret.keys.amqpUrl | quote }}
@@ -164,7 +178,11 @@ PULSE_PASSWORD: {{ $v.existingSecret.keys.pulsePassword | quote }}
 {{- end }}
 {{- end }}
 {{- else }}
+{{- if $v.redis.clusterNodes }}
+REDIS_CLUSTER_NODES: REDIS_CLUSTER_NODES
+{{- else }}
 REDIS_URL: REDIS_URL
+{{- end }}
 {{- if eq .component "ingest" }}
 {{- if $v.amqp.url }}
 AMQP_URL: AMQP_URL

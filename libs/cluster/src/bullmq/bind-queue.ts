@@ -1,8 +1,7 @@
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { bindTimeoutError, bindingKey, names, type Binding, type Names } from '@events-proxy/protocol';
 import type { BindQueue } from '../bind-queue.js';
-import { closeRedis, isReady, type DriverLogger } from '../redis/connection.js';
+import { closeRedis, isReady, type DriverLogger, type RedisClient } from '../redis/connection.js';
 import { decodeBindFailure, encodeBindFailure } from './bind-failure.js';
 
 export interface BullBindQueueOptions {
@@ -10,8 +9,10 @@ export interface BullBindQueueOptions {
    * Needs `maxRetriesPerRequest: null` (BullMQ's rule); owned by the queue from now on. BullMQ
    * duplicates it for its blocking readers (QueueEvents, Worker).
    */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly keyPrefix: string;
+  /** Hash-tagged BullMQ prefix, required on a Redis Cluster (every key of a BullMQ script in one slot). */
+  readonly hashTagged?: boolean;
   readonly logger?: DriverLogger;
   /** How long finished jobs are kept, so a waiter that looks late still reads the outcome. */
   readonly keepFinishedSeconds?: number;
@@ -28,7 +29,7 @@ const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
  * a request after a finished job return the old outcome until that job is cleaned up.
  */
 export class BullBindQueue implements BindQueue {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly names: Names;
   private readonly logger: DriverLogger;
   private readonly keepFinishedSeconds: number;
@@ -39,7 +40,7 @@ export class BullBindQueue implements BindQueue {
 
   constructor(opts: BullBindQueueOptions) {
     this.connection = opts.connection;
-    this.names = names(opts.keyPrefix);
+    this.names = names(opts.keyPrefix, { hashTagged: opts.hashTagged });
     this.logger = opts.logger ?? silent;
     this.keepFinishedSeconds = opts.keepFinishedSeconds ?? 60;
     this.connection.on('ready', () => (this.lastError = ''));

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { RepeatFilter } from './repeat-filter.js';
 
 type LogFields = Record<string, unknown>;
 
@@ -27,7 +28,17 @@ export interface RedisConnectionOptions {
    * must go back to the queue, not out the moment Redis is back, before the edges re-subscribe.
    */
   readonly failWhileDisconnected?: boolean;
+  /**
+   * Redis Cluster only: send the commands of one tick as one pipeline per node (default true).
+   * Off for BullMQ, which pipelines itself.
+   */
+  readonly autoPipelining?: boolean;
 }
+
+/** Where the product's Redis is: one standalone server, or the seed nodes of a Redis Cluster. */
+export type RedisTarget = { readonly url: string } | { readonly clusterNodes: readonly string[] };
+
+export type RedisClient = Redis | Cluster;
 
 /** CLIENT SETNAME refuses spaces and control characters (a KEY_PREFIX might have them). */
 function clientName(name: string): string {
@@ -91,14 +102,47 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
   return redis;
 }
 
-/** A Redis Cluster client; commands issued in one tick go out as one pipeline per node. */
-export function connectRedisCluster(nodes: readonly ClusterNode[], opts: RedisConnectionOptions): Cluster {
+/**
+ * The one factory of the product's Redis connections: every driver's connection is made here, so
+ * each is named, logged, and part of readiness and `events_redis_connected` through its driver.
+ */
+export function connectTarget(target: RedisTarget, opts: RedisConnectionOptions): RedisClient {
+  if ('url' in target) return connectRedis(target.url, opts);
+  const { nodes, redisOptions } = clusterSeeds(target.clusterNodes);
+  return connectRedisCluster(nodes, opts, redisOptions);
+}
+
+/** Seed nodes from `redis://[user:password@]host:port` URLs; credentials and TLS from the first. */
+export function clusterSeeds(urls: readonly string[]): { nodes: ClusterNode[]; redisOptions: RedisOptions } {
+  if (urls.length === 0) throw new Error('A Redis Cluster needs at least one seed node URL');
+  const parsed = urls.map((u) => new URL(u));
+  const first = parsed[0]!;
+  const redisOptions: RedisOptions = {};
+  if (first.username !== '') redisOptions.username = decodeURIComponent(first.username);
+  if (first.password !== '') redisOptions.password = decodeURIComponent(first.password);
+  if (first.protocol === 'rediss:') redisOptions.tls = {};
+  // No default port: ioredis would fall back to 6379, which may be another Redis on the host.
+  const missing = parsed.find((u) => u.hostname === '' || u.port === '');
+  if (missing) throw new Error(`Redis Cluster seed ${missing.host || missing.href} needs a host and a port`);
+  return { nodes: parsed.map((u) => ({ host: u.hostname, port: Number(u.port) })), redisOptions };
+}
+
+/**
+ * A Redis Cluster client with sharded subscribers (one subscriber connection per primary). With
+ * auto-pipelining (the default) commands issued in one tick go out as one pipeline per node.
+ */
+export function connectRedisCluster(
+  nodes: readonly ClusterNode[],
+  opts: RedisConnectionOptions,
+  redisOptions: RedisOptions = {},
+): Cluster {
   const cluster = new Cluster([...nodes], {
     clusterRetryStrategy: reconnectDelay,
     enableOfflineQueue: opts.failWhileDisconnected !== true,
-    enableAutoPipelining: true,
+    enableAutoPipelining: opts.autoPipelining ?? true,
     shardedSubscribers: true,
     redisOptions: {
+      ...redisOptions,
       connectionName: clientName(opts.name),
       maxRetriesPerRequest: opts.maxRetriesPerRequest,
       autoResendUnfulfilledCommands: opts.failWhileDisconnected !== true,
@@ -114,11 +158,11 @@ export function connectRedisCluster(nodes: readonly ClusterNode[], opts: RedisCo
  */
 export function logLifecycle(client: Redis | Cluster, name: string, logger: DriverLogger): void {
   const fields = { component: 'redis', connection: name };
-  let lastError = '';
+  const errors = new RepeatFilter(ERROR_REPEAT_MS);
   let attempts = 0;
   client.on('connect', () => logger.debug('redis connected', fields));
   client.on('ready', () => {
-    lastError = '';
+    errors.reset();
     logger.info(attempts > 0 ? 'redis connection restored' : 'redis connection ready', {
       ...fields,
       attempts,
@@ -134,12 +178,15 @@ export function logLifecycle(client: Redis | Cluster, name: string, logger: Driv
   });
   client.on('end', () => logger.info('redis connection ended', fields));
   client.on('error', (err: Error) => {
-    // A down server fails every reconnect attempt the same way: log the first, not each retry.
-    if (err.message === lastError) return;
-    lastError = err.message;
-    logger.warn('redis connection error', { ...fields, error: err.message });
+    // A down server fails every reconnect attempt the same way, and a Redis Cluster fail-over
+    // raises hundreds of errors in a few messages: log each message once per ERROR_REPEAT_MS.
+    const suppressed = errors.pass(err.message);
+    if (suppressed === undefined) return;
+    logger.warn('redis connection error', { ...fields, error: err.message, repeatsSuppressed: suppressed });
   });
 }
+
+const ERROR_REPEAT_MS = 10_000;
 
 /** True when the client can run commands right now. */
 export function isReady(client: Redis | Cluster): boolean {

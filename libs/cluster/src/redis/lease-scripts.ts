@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 /**
  * The lease store's Lua scripts. Every "now" is Redis's own clock (TIME), so the hosts' clocks
@@ -58,8 +58,11 @@ export interface LeaseCommands {
   epLockExtend(lock: string, token: string, ttlMs: number): Promise<number>;
 }
 
-/** Registers the scripts on the connection (ioredis runs them by EVALSHA, loading on demand). */
-export function defineLeaseCommands(redis: Redis): Redis & LeaseCommands {
+/**
+ * Registers the scripts on the connection (ioredis runs them by EVALSHA, loading on demand). Each
+ * script touches one key, so it runs on a Redis Cluster too.
+ */
+export function defineLeaseCommands(redis: RedisClient): RedisClient & LeaseCommands {
   for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 1, lua });
-  return redis as Redis & LeaseCommands;
+  return redis as RedisClient & LeaseCommands;
 }

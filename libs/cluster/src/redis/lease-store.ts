@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { names, type Names } from '@events-proxy/protocol';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { LeaseStore } from '../lease-store.js';
-import { closeRedis, isReady, type DriverLogger } from './connection.js';
+import { closeRedis, isReady, type DriverLogger, type RedisClient } from './connection.js';
 import { defineLeaseCommands, type LeaseCommands } from './lease-scripts.js';
 
 export interface RedisLeaseStoreOptions {
   /** Owned by the store from now on. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keyPrefix: string;
+  /** Hash-tagged key names, required on a Redis Cluster (`names()` in @events-proxy/protocol). */
+  readonly hashTagged?: boolean;
   readonly logger?: DriverLogger;
   /** A lock left by a crashed holder frees itself after this long (default 30 s). */
   readonly lockTtlMs?: number;
@@ -23,7 +24,7 @@ const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Leases in one sorted set, per-binding locks as `SET NX PX` keys; all times from Redis's clock. */
 export class RedisLeaseStore implements LeaseStore {
-  private readonly redis: Redis & LeaseCommands;
+  private readonly redis: RedisClient & LeaseCommands;
   private readonly names: Names;
   private readonly logger: DriverLogger;
   private readonly lockTtlMs: number;
@@ -33,7 +34,7 @@ export class RedisLeaseStore implements LeaseStore {
 
   constructor(opts: RedisLeaseStoreOptions) {
     this.redis = defineLeaseCommands(opts.redis);
-    this.names = names(opts.keyPrefix);
+    this.names = names(opts.keyPrefix, { hashTagged: opts.hashTagged });
     this.logger = opts.logger ?? silent;
     this.lockTtlMs = opts.lockTtlMs ?? 30_000;
     this.lockWaitMs = opts.lockWaitMs ?? 15_000;

@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { names } from './names.js';
+
+/** What Redis Cluster hashes: the text of the first `{…}` with something in it, else the whole key. */
+function hashedPart(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  if (close === -1 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+const binding = { exchange: 'exchange/x', routingKeyPattern: 'a.#' };
+
+describe('protocol: Redis names', () => {
+  it('keeps the untagged names on a standalone Redis, as existing installations have them', () => {
+    const n = names('events-proxy:');
+    expect(n.leases).to.equal('events-proxy:leases');
+    expect(n.lock('k')).to.equal('events-proxy:lock:k');
+    expect(n.bullPrefix).to.equal('events-proxy:bull');
+    expect(n.bindingChanges).to.equal('events-proxy:control:bindings');
+  });
+
+  for (const prefix of ['events-proxy:', '', 'tenant{7}:', 'odd{prefix:', 'x}y{:']) {
+    it(`puts every control-plane key in one slot, after the key prefix (${JSON.stringify(prefix)})`, () => {
+      const n = names(prefix, { hashTagged: true });
+      const keys = [n.leases, n.lock('exchange/x\u0000a.#'), `${n.bullPrefix}:${n.bindQueue}:wait`];
+      for (const key of keys) expect(key.startsWith(prefix), key).to.equal(true);
+      expect(new Set(keys.map(hashedPart)).size, keys.join(' ')).to.equal(1);
+    });
+  }
+
+  it('never tags the bus channels, so they spread over the shards', () => {
+    const n = names('events-proxy:', { hashTagged: true });
+    expect(n.channel(binding)).to.equal(names('events-proxy:').channel(binding));
+    expect(n.channel(binding)).to.not.include('{');
+  });
+});
