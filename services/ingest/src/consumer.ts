@@ -21,8 +21,11 @@ export interface SharedQueueConsumerOptions {
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
   readonly nextId: () => string;
-  /** The broker cancelled the consumer (e.g. the queue was deleted): start over on a new connection. */
-  readonly onCancelled: () => void;
+  /**
+   * The consumer is gone while its connection is up (the broker cancelled it, e.g. the queue was
+   * deleted, or closed its channel): start over on a new connection.
+   */
+  readonly onConsumerLost: (model: ChannelModel, reason: string) => void;
 }
 
 /**
@@ -56,14 +59,24 @@ export class SharedQueueConsumer {
       logger: opts.logger,
       nextId: opts.nextId,
     });
-    ch.on('close', () => router.abandon());
+    ch.on('close', () => {
+      router.abandon();
+      // When the whole connection closes, its 'close' comes right after this one and the
+      // connection handles it; only a channel lost on its own needs a new start.
+      setImmediate(() => {
+        if (this.channel === ch) {
+          this.channel = this.router = this.consumerTag = undefined;
+          opts.onConsumerLost(model, 'the consumer channel closed');
+        }
+      });
+    });
     const { consumerTag } = await ch.consume(opts.queue.name, (msg) => {
       if (msg) router.handle(msg);
       else {
         opts.logger.warn('RabbitMQ cancelled the consumer (was the queue deleted?)', {
           queue: opts.queue.name,
         });
-        opts.onCancelled();
+        opts.onConsumerLost(model, 'the consumer was cancelled by the broker');
       }
     });
     this.channel = ch;

@@ -6,6 +6,13 @@ export {
   membershipChannel,
   type RedisMembershipFeedOptions,
 } from './redis-membership.js';
-export { redactAmqpUrl } from './amqp-url.js';
+export { redactAmqpUrl, redactAmqpUrls } from './amqp-url.js';
+export {
+  ReconnectingAmqpConnection,
+  reconnectDelayMs,
+  DEFAULT_RECONNECT_MAX_MS,
+  type AmqpConnectionOptions,
+} from './amqp-connection.js';
+export { sharedQueueArguments, SharedQueueMismatchError, type SharedQueueType } from './shared-queue.js';
 export { Membership, type MembershipOptions } from './membership.js';
 export { ActiveBindings } from './active-bindings.js';
