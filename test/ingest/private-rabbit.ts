@@ -82,6 +82,10 @@ export class PrivateRabbit {
     await waitUntil(() => portOpen(this.port), `the private RabbitMQ on port ${this.port}`, timeoutMs);
   }
 
+  isListening(): Promise<boolean> {
+    return portOpen(this.port);
+  }
+
   /** Starts the node without waiting (nodes of a cluster are started together). */
   spawn(): void {
     const child = spawn('rabbitmq-server', [], {
