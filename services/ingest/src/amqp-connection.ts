@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from '@events-proxy/runtime';
+import { closeQuietly } from './amqp-close.js';
 import { amqpEndpoint, redactAmqpUrl, redactAmqpUrls } from './amqp-url.js';
 import { LifeWatch } from './broker-probe.js';
 
@@ -120,7 +121,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   reconnect(reason: string, model: ChannelModel | undefined = this.current): void {
     if (!model || model !== this.current) return;
     this.opts.logger.warn('reconnecting to RabbitMQ', { amqp: this.where[this.currentIndex], reason });
-    model.close().catch(() => undefined);
+    void closeQuietly(model);
   }
 
   async stop(): Promise<void> {
@@ -129,7 +130,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
     await this.connecting;
     const model = this.current;
     this.current = undefined;
-    await model?.close().catch(() => undefined);
+    if (model) await closeQuietly(model);
   }
 
   /** One round over every URL, beginning with `first`; never rejects. */
@@ -169,7 +170,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
       if (this.stopped) throw new Error('stopping');
       if (this.lost.has(model)) throw new Error('the connection closed during setup');
     } catch (err) {
-      await model?.close().catch(() => undefined);
+      if (model) await closeQuietly(model);
       return errorText(err);
     }
     this.current = model;

@@ -2,6 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { BindError, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
 import type { BrokerBindings } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
+import { closeQuietly } from './amqp-close.js';
 import { errorText } from './amqp-connection.js';
 
 const NOT_FOUND = 404;
@@ -152,7 +153,7 @@ export class AmqpBrokerBindings implements BrokerBindings {
       if (replyCode(err) === NOT_FOUND) return false;
       throw this.bindError(err, { exchange, routingKeyPattern: '' });
     } finally {
-      await ch.close().catch(() => undefined);
+      await closeQuietly(ch);
     }
   }
 
