@@ -108,7 +108,7 @@ describe('ingest: the broker connection cut at any point', function () {
   // channel's open or close, the bind itself); before amqplib's unsettled close() was handled, a
   // cut 20-30 ms in left binds hanging, holding their locks.
   for (const delayMs of [0, 10, 20, 25, 30, 45, 70]) {
-    it(`settles every bind caught by a cut ${delayMs} ms in (done, or BrokerUnavailable), then binds them once it is back`, async () => {
+    it(`settles every bind caught by a cut ${delayMs} ms in (done, or BrokerUnavailable, leaving nothing bound), then binds them once it is back`, async () => {
       const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
       const fresh = Array.from({ length: 40 }, (_, i) => ({ exchange, routingKeyPattern: `inflight${i}.*` }));
       const results = fresh.map((b) =>
@@ -126,6 +126,15 @@ describe('ingest: the broker connection cut at any point', function () {
       );
       expect(outcomes.filter((o) => o !== 'ok' && o !== 'BrokerUnavailable')).to.deep.equal([]);
       await waitUntil(() => isReady(f!), 'the ingest back', 20_000);
+      // A bind that failed may still have reached the broker; none may stay there unleased.
+      const done = fresh.filter((_, i) => outcomes[i] === 'ok').map((b) => b.routingKeyPattern);
+      await waitUntil(
+        async () =>
+          JSON.stringify((await brokerBindings(exchange, f!.config.queueName)).sort()) ===
+          JSON.stringify(done.sort()),
+        'only the completed binds on the broker',
+        20_000,
+      );
       await Promise.all(fresh.map((b) => f!.queue.request(b, 10_000)));
       bindings.push(...fresh);
       await expectAllBoundAndRouting(exchange);

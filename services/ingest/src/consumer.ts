@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { parseBindingKey, type Binding } from '@events-proxy/protocol';
+import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { Bus, LeaseStore } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
 import type { ActiveBindings } from './active-bindings.js';
@@ -82,6 +82,34 @@ export class SharedQueueConsumer {
     this.channel = ch;
     this.router = router;
     this.consumerTag = consumerTag;
+    void this.dropUncertainBindings();
+  }
+
+  /**
+   * Removes the bindings a lost connection may have left on the broker without a lease (their bind
+   * failed after the request went out). Each is checked under its lock, as the reaper does, so one
+   * that a client has bound properly since is kept. Best effort: what cannot be checked now (Redis
+   * or the broker gone again) waits for the next connection.
+   */
+  private async dropUncertainBindings(): Promise<void> {
+    const { broker, store, logger } = this.opts;
+    const pending = broker.takeUncertain();
+    const left: Binding[] = [];
+    for (const b of pending) {
+      const key = bindingKey(b);
+      try {
+        await store.withLock(key, async () => {
+          const [leased] = await store.renewIfLeased([key], 0);
+          if (!leased) await broker.unbind(b);
+        });
+      } catch (err) {
+        left.push(b);
+        logger.debug('could not check a binding left by a lost connection', { ...b, error: errorText(err) });
+      }
+    }
+    broker.restoreUncertain(left);
+    const dropped = pending.length - left.length;
+    if (dropped > 0) logger.info('checked bindings left by a lost connection', { checked: dropped });
   }
 
   /** Stops consuming and waits for the messages already received to be published and acked. */
