@@ -4,7 +4,13 @@
  */
 import net from 'node:net';
 import { expect } from 'chai';
-import { ReconnectingAmqpConnection, reconnectDelayMs, DEFAULT_RECONNECT_MAX_MS } from '@events-proxy/ingest';
+import {
+  DEFAULT_HEARTBEAT_SECONDS,
+  DEFAULT_RECONNECT_MAX_MS,
+  ReconnectingAmqpConnection,
+  reconnectDelayMs,
+  withDefaultHeartbeat,
+} from '@events-proxy/ingest';
 import { freePort } from '../support/processes.js';
 import { AMQP_URL, needRabbit } from '../support/services.js';
 import { waitUntil } from '../support/wait.js';
@@ -38,6 +44,17 @@ describe('ingest: broker URLs and reconnect backoff', function () {
       expect(reconnectDelayMs(attempt, 500, 5000, () => 0)).to.equal(4000);
       expect(reconnectDelayMs(attempt, 500, 5000, () => 0.999)).to.equal(5000);
     }
+  });
+
+  it('asks for a 10 s heartbeat unless the URL sets one, keeping the rest of the URL as it is', () => {
+    expect(DEFAULT_HEARTBEAT_SECONDS).to.equal(10);
+    expect(withDefaultHeartbeat('amqps://u%2F1:p%40ss@h:5671/v%2Fh', 10)).to.equal(
+      'amqps://u%2F1:p%40ss@h:5671/v%2Fh?heartbeat=10',
+    );
+    expect(withDefaultHeartbeat('amqp://h/?frameMax=8192', 10)).to.equal(
+      'amqp://h/?frameMax=8192&heartbeat=10',
+    );
+    expect(withDefaultHeartbeat('amqp://h?heartbeat=3', 10)).to.equal('amqp://h?heartbeat=3');
   });
 
   it('tries the URLs in turn and connects to the first that answers, logging only redacted forms', async () => {

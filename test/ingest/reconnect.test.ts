@@ -46,12 +46,13 @@ describe('ingest: reconnect to a restarted RabbitMQ', function () {
   /** An exchange on the private node with the ingest bound to it, a message routed through. */
   async function boundIngest(
     reconnect: NonNullable<Parameters<typeof startIngest>[1]>['reconnect'],
+    url = rabbit.url,
   ): Promise<{ fixture: IngestFixture; exchange: string; routed: () => number }> {
     const exchange = `exchange/test/ingest/${randomName()}`;
     const conn = await amqp.connect(rabbit.url);
     await (await conn.createChannel()).assertExchange(exchange, 'topic', { durable: true });
     await conn.close();
-    f = await startIngest({ AMQP_URL: rabbit.url }, { reconnect });
+    f = await startIngest({ AMQP_URL: url }, { reconnect });
     const fixture = f;
     await waitUntil(() => isReady(fixture), 'the first connection', 10_000);
     const b: Binding = { exchange, routingKeyPattern: 'probe.#' };
@@ -91,6 +92,28 @@ describe('ingest: reconnect to a restarted RabbitMQ', function () {
     expect(await rabbit.bindings(exchange, fixture.config.queueName)).to.deep.equal(['probe.#']);
     await publishOnce(rabbit.url, exchange, 'probe.after', { n: 2 });
     await waitUntil(() => routed() === 2, 'the message after the restart', 5000);
+  });
+
+  it('notices a broker that stops answering without closing the connection (heartbeat), and comes back', async function () {
+    this.timeout(60_000);
+    // heartbeat=1 instead of the default 10 s keeps this short: two missed beats end the connection.
+    const { fixture, exchange, routed } = await boundIngest(
+      { initialDelayMs: 250, maxDelayMs: 1000 },
+      `${rabbit.url}?heartbeat=1`,
+    );
+    const pid = Number((await rabbit.ctl(['eval', 'os:getpid().'])).replace(/\D/g, ''));
+    expect(pid).to.be.above(1);
+    process.kill(pid, 'SIGSTOP'); // the node is frozen: its sockets stay open but nothing answers
+    try {
+      await waitUntil(() => !isReady(fixture), 'the ingest to notice the silent broker', 20_000);
+      const lost = fixture.logs.find((l) => l.msg === 'lost the connection to RabbitMQ')!;
+      expect(String(lost.error)).to.match(/heartbeat/i);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitUntil(() => isReady(fixture), 'the ingest to reconnect', 30_000);
+    await publishOnce(rabbit.url, exchange, 'probe.after', { n: 2 });
+    await waitUntil(() => routed() === 2, 'the message after the broker thawed', 10_000);
   });
 
   it('recovers when the broker kills its channels under it (RabbitMQ closes the connection, 541)', async function () {

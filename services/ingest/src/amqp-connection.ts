@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
 import type { Logger } from '@events-proxy/runtime';
 import { closeQuietly } from './amqp-close.js';
-import { amqpEndpoint, redactAmqpUrl, redactAmqpUrls } from './amqp-url.js';
+import { amqpEndpoint, redactAmqpUrl, redactAmqpUrls, withDefaultHeartbeat } from './amqp-url.js';
 import { LifeWatch } from './broker-probe.js';
 
 export interface AmqpConnectionOptions {
@@ -31,6 +31,8 @@ export const DEFAULT_RECONNECT_INITIAL_MS = 500;
 export const DEFAULT_RECONNECT_MAX_MS = 5000;
 /** A probe round is a TCP connect per unreachable URL: cheap enough to run several times a second. */
 export const DEFAULT_PROBE_INTERVAL_MS = 250;
+/** AMQP heartbeat unless a URL sets its own (`?heartbeat=<seconds>`); see withDefaultHeartbeat. */
+export const DEFAULT_HEARTBEAT_SECONDS = 10;
 /** How long one URL's TCP and AMQP handshake may take before the next URL is tried. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
@@ -160,7 +162,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   private async connectTo(index: number): Promise<string | undefined> {
     let model: ChannelModel | undefined;
     try {
-      model = await amqp.connect(this.opts.urls[index]!, {
+      model = await amqp.connect(withDefaultHeartbeat(this.opts.urls[index]!, DEFAULT_HEARTBEAT_SECONDS), {
         clientProperties: { connection_name: this.opts.connectionName ?? 'events-proxy ingest' },
         timeout: CONNECT_TIMEOUT_MS,
       });

@@ -6,11 +6,12 @@ export {
   membershipChannel,
   type RedisMembershipFeedOptions,
 } from './redis-membership.js';
-export { redactAmqpUrl, redactAmqpUrls } from './amqp-url.js';
+export { redactAmqpUrl, redactAmqpUrls, withDefaultHeartbeat } from './amqp-url.js';
 export {
   ReconnectingAmqpConnection,
   reconnectDelayMs,
   DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_HEARTBEAT_SECONDS,
   type AmqpConnectionOptions,
 } from './amqp-connection.js';
 export { sharedQueueArguments, SharedQueueMismatchError, type SharedQueueType } from './shared-queue.js';
