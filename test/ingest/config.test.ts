@@ -1,6 +1,12 @@
 import { expect } from 'chai';
 import { ConfigError } from '@events-proxy/runtime';
-import { DEFAULT_AMQP_URL, ENV_NAMES, loadIngestConfig, redactAmqpUrl } from '@events-proxy/ingest';
+import {
+  DEFAULT_AMQP_URL,
+  ENV_NAMES,
+  loadIngestConfig,
+  redactAmqpUrl,
+  redactAmqpUrls,
+} from '@events-proxy/ingest';
 
 const REDIS = { REDIS_URL: 'redis://localhost:6379' };
 
@@ -19,7 +25,10 @@ describe('ingest: config', () => {
     const c = loadIngestConfig(REDIS);
     expect(c).to.deep.include({
       amqpUrl: DEFAULT_AMQP_URL,
+      amqpUrls: [DEFAULT_AMQP_URL],
+      amqpReconnectMaxDelayMs: 5000,
       queueName: 'queue/guest/events-proxy',
+      queueType: 'classic',
       prefetch: 1000,
       queueMaxLength: 100_000,
       queueMessageTtlMs: 300_000,
@@ -39,6 +48,8 @@ describe('ingest: config', () => {
       ...REDIS,
       AMQP_URL: 'amqp://alice:secret@rabbit:5672/vh',
       AMQP_QUEUE: 'queue/alice/mine',
+      AMQP_QUEUE_TYPE: 'quorum',
+      AMQP_RECONNECT_MAX_DELAY_SECONDS: '2.5',
       AMQP_PREFETCH: '50',
       AMQP_QUEUE_MAX_LENGTH: '10',
       AMQP_QUEUE_MESSAGE_TTL_SECONDS: '2.5',
@@ -48,6 +59,8 @@ describe('ingest: config', () => {
     expect(c).to.deep.include({
       amqpUrl: 'amqp://alice:secret@rabbit:5672/vh',
       queueName: 'queue/alice/mine',
+      queueType: 'quorum',
+      amqpReconnectMaxDelayMs: 2500,
       prefetch: 50,
       queueMaxLength: 10,
       queueMessageTtlMs: 2500,
@@ -63,6 +76,44 @@ describe('ingest: config', () => {
     expect(loadIngestConfig({ ...REDIS, AMQP_URL: 'amqp://h' }).queueName).to.equal(
       'queue/guest/events-proxy',
     );
+  });
+
+  it("takes a comma list of broker URLs, in order, naming the default queue after the first URL's user", () => {
+    const c = loadIngestConfig({
+      ...REDIS,
+      AMQP_URL: ' amqp://carol:pw@n1:5672/vh , amqps://carol:pw@n2/vh,amqp://other:pw@n3:5673/vh ',
+    });
+    expect(c.amqpUrls).to.deep.equal([
+      'amqp://carol:pw@n1:5672/vh',
+      'amqps://carol:pw@n2/vh',
+      'amqp://other:pw@n3:5673/vh',
+    ]);
+    expect(c.amqpUrl).to.equal('amqp://carol:pw@n1:5672/vh');
+    expect(c.queueName).to.equal('queue/carol/events-proxy');
+  });
+
+  it('checks each URL of the list, naming entries by position and never echoing them', () => {
+    const problems = problemsOf({
+      ...REDIS,
+      AMQP_URL: 'amqp://u:hunter2@n1,http://u:hunter2@n2,not a url hunter2,amqp://u:hunter2@n1',
+    });
+    expect(problems).to.deep.equal([
+      'AMQP_URL entry 2 of 4: expected a URL starting with amqp:// or amqps://',
+      'AMQP_URL entry 3 of 4: expected a URL starting with amqp:// or amqps://',
+      'AMQP_URL lists amqp://n1:5672/ more than once',
+    ]);
+    expect(problemsOf({ ...REDIS, AMQP_URL: 'amqp://h1/a,amqp://h2/b' })).to.deep.equal([
+      'AMQP_URL: every URL must name the same virtual host (the nodes of one RabbitMQ cluster); found a, b',
+    ]);
+  });
+
+  it('refuses an unknown AMQP_QUEUE_TYPE and a reconnect cap out of range', () => {
+    expect(
+      problemsOf({ ...REDIS, AMQP_QUEUE_TYPE: 'stream', AMQP_RECONNECT_MAX_DELAY_SECONDS: '0.1' }),
+    ).to.deep.equal([
+      'AMQP_RECONNECT_MAX_DELAY_SECONDS="0.1": expected a number of seconds from 0.5 to 300',
+      'AMQP_QUEUE_TYPE="stream": expected one of classic, quorum',
+    ]);
   });
 
   it('builds a TLS URL from PULSE_* when AMQP_URL is unset, URL-encoding each part', () => {
@@ -131,6 +182,8 @@ describe('ingest: config', () => {
     expect([...ENV_NAMES].sort()).to.deep.equal(
       [
         'AMQP_URL',
+        'AMQP_RECONNECT_MAX_DELAY_SECONDS',
+        'AMQP_QUEUE_TYPE',
         'PULSE_USERNAME',
         'PULSE_PASSWORD',
         'PULSE_HOSTNAME',
@@ -155,5 +208,8 @@ describe('ingest: config', () => {
   it('redacts credentials from AMQP URLs', () => {
     expect(redactAmqpUrl('amqps://u:secret@host:5671/v%2Fh')).to.equal('amqps://host:5671/v/h');
     expect(redactAmqpUrl('amqp://u:secret@host')).to.equal('amqp://host:5672/');
+    expect(redactAmqpUrls(['amqp://u:secret@a:1', 'amqps://u:secret@b/v'])).to.equal(
+      'amqp://a:1/, amqps://b:5671/v',
+    );
   });
 });

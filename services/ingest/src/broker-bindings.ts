@@ -1,7 +1,8 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { BindError, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
+import { BindError, bindingKey, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
 import type { BrokerBindings } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
+import { closeQuietly } from './amqp-close.js';
 import { errorText } from './amqp-connection.js';
 
 const NOT_FOUND = 404;
@@ -42,6 +43,11 @@ export class AmqpBrokerBindings implements BrokerBindings {
   private nextControl = 0;
   /** Exchange → when it was last seen to exist (performance.now() ms). */
   private readonly seen = new Map<string, number>();
+  /**
+   * Binds whose connection was lost with the request sent and no reply: the broker may have made
+   * the binding although the bind failed, and nobody holds a lease on it (see takeUncertain).
+   */
+  private readonly uncertain = new Map<string, Binding>();
 
   constructor(
     private readonly queueName: string,
@@ -71,8 +77,26 @@ export class AmqpBrokerBindings implements BrokerBindings {
       await this.onControlChannel((ch) => ch.bindQueue(this.queueName, b.exchange, b.routingKeyPattern));
     } catch (err) {
       if (replyCode(err) === NOT_FOUND) this.seen.delete(b.exchange);
-      throw this.bindError(err, b);
+      const failure = this.bindError(err, b);
+      if (failure.code === 'BrokerUnavailable') this.uncertain.set(bindingKey(b), b);
+      throw failure;
     }
+  }
+
+  /**
+   * Hands over (and forgets) the bindings that may have been made although their bind failed with
+   * the connection. The caller removes each that no lease holds, under its lock, once connected
+   * again; otherwise such a binding would stay on the broker with nobody to reap it.
+   */
+  takeUncertain(): Binding[] {
+    const list = [...this.uncertain.values()];
+    this.uncertain.clear();
+    return list;
+  }
+
+  /** Gives back bindings takeUncertain handed over that could not be checked. */
+  restoreUncertain(list: readonly Binding[]): void {
+    for (const b of list) this.uncertain.set(bindingKey(b), b);
   }
 
   /** A binding whose exchange is gone is gone too: that counts as done. */
@@ -152,7 +176,7 @@ export class AmqpBrokerBindings implements BrokerBindings {
       if (replyCode(err) === NOT_FOUND) return false;
       throw this.bindError(err, { exchange, routingKeyPattern: '' });
     } finally {
-      await ch.close().catch(() => undefined);
+      await closeQuietly(ch);
     }
   }
 

@@ -1,9 +1,19 @@
 import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
-import { defaultQueueName, pulseUrl } from './amqp-url.js';
+import { amqpVhost, defaultQueueName, pulseUrl, redactAmqpUrl } from './amqp-url.js';
+import type { SharedQueueType } from './shared-queue.js';
 
 export interface IngestConfig extends CommonConfig {
-  /** Holds credentials: log it only through redactAmqpUrl. */
+  /**
+   * The broker's URLs, one per node of a RabbitMQ cluster (or just one), tried in turn on every
+   * (re)connect. They hold credentials: log them only through redactAmqpUrl(s).
+   */
+  readonly amqpUrls: readonly string[];
+  /** The first of `amqpUrls` (it names the default queue). Holds credentials. */
   readonly amqpUrl: string;
+  /** The cap on the wait between reconnect rounds when no broker answers. */
+  readonly amqpReconnectMaxDelayMs: number;
+  /** `quorum` replicates the shared queue over a cluster's nodes; `classic` lives on one node. */
+  readonly queueType: SharedQueueType;
   /** The one shared queue every binding routes into. */
   readonly queueName: string;
   /** Unacknowledged deliveries the broker may send ahead of the acks. */
@@ -34,11 +44,15 @@ export function loadIngestConfig(
 function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
   const common = readCommonConfig(env);
   if (requireRedis) checkRedisConfigured(env, common, 'ingest');
-  const amqpUrl = readAmqpUrl(env);
+  const amqpUrls = readAmqpUrls(env);
+  const amqpUrl = amqpUrls[0]!;
   return {
     ...common,
+    amqpUrls,
     amqpUrl,
+    amqpReconnectMaxDelayMs: env.seconds('AMQP_RECONNECT_MAX_DELAY_SECONDS', 5, 0.5, 300),
     queueName: env.string('AMQP_QUEUE', defaultQueueName(amqpUrl)),
+    queueType: env.oneOf('AMQP_QUEUE_TYPE', ['classic', 'quorum'], 'classic'),
     prefetch: env.int('AMQP_PREFETCH', 1000, 1, 65_535),
     queueMaxLength: env.int('AMQP_QUEUE_MAX_LENGTH', 100_000, 1),
     queueMessageTtlMs: env.seconds('AMQP_QUEUE_MESSAGE_TTL_SECONDS', 300, 1, 86_400 * 7),
@@ -47,20 +61,48 @@ function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
   };
 }
 
-/** AMQP_URL, else the original service's PULSE_* variables, else the local default. */
-function readAmqpUrl(env: EnvReader): string {
-  const explicit = env.url('AMQP_URL', ['amqp:', 'amqps:']);
+/** AMQP_URL (one URL or a comma list), else the original service's PULSE_* variables, else the local default. */
+function readAmqpUrls(env: EnvReader): string[] {
+  const explicit = env.list('AMQP_URL', []);
   const username = env.string('PULSE_USERNAME');
   const password = env.string('PULSE_PASSWORD');
   const hostname = env.string('PULSE_HOSTNAME');
   const vhost = env.string('PULSE_VHOST');
-  if (explicit !== undefined) return explicit;
-  if (hostname === undefined) return DEFAULT_AMQP_URL;
+  if (explicit.length > 0) return checkAmqpUrls(env, explicit);
+  if (hostname === undefined) return [DEFAULT_AMQP_URL];
   const missing = [username === undefined && 'PULSE_USERNAME', password === undefined && 'PULSE_PASSWORD'];
   for (const name of missing) {
     if (name) env.problem(`${name} is required when PULSE_HOSTNAME is set (and AMQP_URL is not)`);
   }
-  return pulseUrl({ hostname, username: username ?? '', password: password ?? '', vhost });
+  return [pulseUrl({ hostname, username: username ?? '', password: password ?? '', vhost })];
+}
+
+/** Checks each URL of AMQP_URL; problems name an entry by position and redacted form, never its text. */
+function checkAmqpUrls(env: EnvReader, urls: string[]): string[] {
+  const entry = (i: number) => (urls.length > 1 ? `AMQP_URL entry ${i + 1} of ${urls.length}` : 'AMQP_URL');
+  const valid: string[] = [];
+  urls.forEach((url, i) => {
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      env.problem(`${entry(i)}: expected a URL starting with amqp:// or amqps://`);
+      return;
+    }
+    if (protocol !== 'amqp:' && protocol !== 'amqps:') {
+      env.problem(`${entry(i)}: expected a URL starting with amqp:// or amqps://`);
+    } else valid.push(url);
+  });
+  const redacted = valid.map(redactAmqpUrl);
+  const repeated = redacted.filter((r, i) => redacted.indexOf(r) !== i);
+  if (repeated.length > 0) env.problem(`AMQP_URL lists ${repeated[0]} more than once`);
+  const vhosts = new Set(valid.map(amqpVhost));
+  if (vhosts.size > 1) {
+    env.problem(
+      `AMQP_URL: every URL must name the same virtual host (the nodes of one RabbitMQ cluster); found ${[...vhosts].join(', ')}`,
+    );
+  }
+  return urls;
 }
 
 /** Every environment variable the ingest role reads, taken from the reader so it cannot drift. */

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { parseBindingKey, type Binding } from '@events-proxy/protocol';
+import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { Bus, LeaseStore } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
 import type { ActiveBindings } from './active-bindings.js';
@@ -21,8 +21,11 @@ export interface SharedQueueConsumerOptions {
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
   readonly nextId: () => string;
-  /** The broker cancelled the consumer (e.g. the queue was deleted): start over on a new connection. */
-  readonly onCancelled: () => void;
+  /**
+   * The consumer is gone while its connection is up (the broker cancelled it, e.g. the queue was
+   * deleted, or closed its channel): start over on a new connection.
+   */
+  readonly onConsumerLost: (model: ChannelModel, reason: string) => void;
 }
 
 /**
@@ -56,19 +59,57 @@ export class SharedQueueConsumer {
       logger: opts.logger,
       nextId: opts.nextId,
     });
-    ch.on('close', () => router.abandon());
+    ch.on('close', () => {
+      router.abandon();
+      // When the whole connection closes, its 'close' comes right after this one and the
+      // connection handles it; only a channel lost on its own needs a new start.
+      setImmediate(() => {
+        if (this.channel === ch) {
+          this.channel = this.router = this.consumerTag = undefined;
+          opts.onConsumerLost(model, 'the consumer channel closed');
+        }
+      });
+    });
     const { consumerTag } = await ch.consume(opts.queue.name, (msg) => {
       if (msg) router.handle(msg);
       else {
         opts.logger.warn('RabbitMQ cancelled the consumer (was the queue deleted?)', {
           queue: opts.queue.name,
         });
-        opts.onCancelled();
+        opts.onConsumerLost(model, 'the consumer was cancelled by the broker');
       }
     });
     this.channel = ch;
     this.router = router;
     this.consumerTag = consumerTag;
+    void this.dropUncertainBindings();
+  }
+
+  /**
+   * Removes the bindings a lost connection may have left on the broker without a lease (their bind
+   * failed after the request went out). Each is checked under its lock, as the reaper does, so one
+   * that a client has bound properly since is kept. Best effort: what cannot be checked now (Redis
+   * or the broker gone again) waits for the next connection.
+   */
+  private async dropUncertainBindings(): Promise<void> {
+    const { broker, store, logger } = this.opts;
+    const pending = broker.takeUncertain();
+    const left: Binding[] = [];
+    for (const b of pending) {
+      const key = bindingKey(b);
+      try {
+        await store.withLock(key, async () => {
+          const [leased] = await store.renewIfLeased([key], 0);
+          if (!leased) await broker.unbind(b);
+        });
+      } catch (err) {
+        left.push(b);
+        logger.debug('could not check a binding left by a lost connection', { ...b, error: errorText(err) });
+      }
+    }
+    broker.restoreUncertain(left);
+    const dropped = pending.length - left.length;
+    if (dropped > 0) logger.info('checked bindings left by a lost connection', { checked: dropped });
   }
 
   /** Stops consuming and waits for the messages already received to be published and acked. */

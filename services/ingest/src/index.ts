@@ -1,5 +1,13 @@
 export { createIngest, resyncIntervalMs, type Ingest, type IngestDeps } from './ingest.js';
 export { loadIngestConfig, ENV_NAMES, DEFAULT_AMQP_URL, type IngestConfig } from './config.js';
-export { redactAmqpUrl } from './amqp-url.js';
+export { redactAmqpUrl, redactAmqpUrls, withDefaultHeartbeat } from './amqp-url.js';
+export {
+  ReconnectingAmqpConnection,
+  reconnectDelayMs,
+  DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_HEARTBEAT_SECONDS,
+  type AmqpConnectionOptions,
+} from './amqp-connection.js';
+export { sharedQueueArguments, SharedQueueMismatchError, type SharedQueueType } from './shared-queue.js';
 export { Membership, type MembershipOptions } from './membership.js';
 export { ActiveBindings } from './active-bindings.js';

@@ -27,8 +27,12 @@ export interface IngestDeps {
   readonly registry: Registry;
   /** Binding changes from and to other ingest replicas (the drivers' `changes`). */
   readonly changes?: BindingChangeFeed;
-  /** Reconnect backoff (default 0.5 s doubling to 30 s). */
-  readonly reconnect?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
+  /** Reconnect timing (default: 0.5 s doubling to AMQP_RECONNECT_MAX_DELAY_SECONDS, probes every 250 ms). */
+  readonly reconnect?: {
+    readonly initialDelayMs?: number;
+    readonly maxDelayMs?: number;
+    readonly probeIntervalMs?: number;
+  };
 }
 
 export interface Ingest {
@@ -100,6 +104,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const consumer = new SharedQueueConsumer({
     queue: {
       name: config.queueName,
+      type: config.queueType,
       maxLength: config.queueMaxLength,
       messageTtlMs: config.queueMessageTtlMs,
       singleActiveConsumer: config.singleActiveConsumer,
@@ -113,12 +118,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     metrics,
     logger,
     nextId: () => `${instanceId}.${(sequence++).toString(36)}`,
-    onCancelled: () => connection.reconnect('the consumer was cancelled by the broker'),
+    onConsumerLost: (model, reason) => connection.reconnect(reason, model),
   });
 
   const connection = new ReconnectingAmqpConnection({
-    url: config.amqpUrl,
+    urls: config.amqpUrls,
     logger,
+    maxDelayMs: config.amqpReconnectMaxDelayMs,
     setup: (model) => consumer.setup(model),
     connectionName: `events-proxy ingest ${instanceId}`,
     ...deps.reconnect,

@@ -127,6 +127,8 @@ AMQP_PREFETCH: {{ .prefetch | int64 | toString | quote }}
 AMQP_QUEUE_MAX_LENGTH: {{ .queueMaxLength | int64 | toString | quote }}
 AMQP_QUEUE_MESSAGE_TTL_SECONDS: {{ .queueMessageTtlSeconds | int64 | toString | quote }}
 AMQP_SINGLE_ACTIVE_CONSUMER: {{ .singleActiveConsumer | toString | quote }}
+AMQP_QUEUE_TYPE: {{ .queueType | quote }}
+AMQP_RECONNECT_MAX_DELAY_SECONDS: {{ .reconnectMaxDelaySeconds | toString | quote }}
 BIND_CONCURRENCY: {{ .bindConcurrency | int64 | toString | quote }}
 {{- end }}
 {{- with .Values.amqp.pulse }}
