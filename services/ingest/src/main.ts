@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
 import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
-import { redactAmqpUrl } from './amqp-url.js';
+import { redactAmqpUrls } from './amqp-url.js';
 import { loadIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
   guardProcess(logger);
   logger.info('starting', {
-    amqp: redactAmqpUrl(config.amqpUrl),
+    amqp: redactAmqpUrls(config.amqpUrls),
     queue: config.queueName,
     keyPrefix: config.keyPrefix,
     redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../bus.js';
 import { afterReconnectGrace, closeRedis, isReady } from './connection.js';
@@ -15,6 +16,13 @@ export interface ShardedRedisBusConnections {
    */
   readonly subscriber: Redis | Cluster;
 }
+
+/**
+ * On a cluster, how long the messages of a batch that failed (their shard is failing over, which
+ * takes 4-5 s) are tried again before the whole batch fails; the others are not sent again.
+ */
+const CLUSTER_RETRY_MS = 10_000;
+const CLUSTER_RETRY_PAUSE_MS = 250;
 
 /**
  * Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE). On a Redis Cluster a channel's messages stay on
@@ -40,15 +48,33 @@ export class ShardedRedisBus implements Bus {
     if (messages.length === 0) return;
     await this.reconnectGrace();
     if (this.publisher instanceof Cluster) {
-      // One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per
-      // node and keeps each channel's order (a channel always maps to one node connection).
-      const cluster = this.publisher;
-      await Promise.all(messages.map(({ channel, envelope }) => cluster.spublish(channel, envelope)));
+      await this.publishOnCluster(this.publisher, messages);
       return;
     }
     const pipeline = this.publisher.pipeline();
     for (const { channel, envelope } of messages) pipeline.spublish(channel, envelope);
     throwFirstError(await pipeline.exec());
+  }
+
+  /**
+   * One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per node
+   * and keeps each channel's order (a channel always maps to one node connection). When one shard
+   * fails, only its messages are sent again: failing the whole batch would make the router return
+   * it to the queue and send the other shards' messages twice.
+   */
+  private async publishOnCluster(cluster: Cluster, messages: readonly BusMessage[]): Promise<void> {
+    const deadline = Date.now() + CLUSTER_RETRY_MS;
+    let pending = messages;
+    for (;;) {
+      const results = await Promise.allSettled(pending.map((m) => cluster.spublish(m.channel, m.envelope)));
+      const failed = pending.filter((_, i) => results[i]!.status === 'rejected');
+      if (failed.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
+      }
+      pending = failed;
+      await sleep(CLUSTER_RETRY_PAUSE_MS);
+    }
   }
 
   /** One SSUBSCRIBE per channel: on a cluster, every channel of one call must share a slot. */
