@@ -1,0 +1,345 @@
+/**
+ * Scenario 7, reconnect storm: N clients with a realistic mix of bindings on one edge of several;
+ * that edge is SIGKILLed while messages flow, and every client opens a new connection to the
+ * remaining edges (as browsers behind a load balancer do when their stream ends). Measures
+ * connections per second to `ready` and the time from the kill until all are back, checks that no
+ * message published after a client's new `ready` was lost, and compares with a fresh burst of the
+ * same N clients to the same edges in the same run.
+ */
+import type { BenchContext } from '../lib/context.js';
+import { writeBindingMix } from '../lib/binding-mix.js';
+import { waitGauge } from '../lib/edge-metrics.js';
+import { summarize, type LatencySummary } from '../lib/histogram.js';
+import { SequencedSource, sleep } from '../lib/load.js';
+import { listenOverflows } from '../lib/listen-drops.js';
+import { CpuMeter, round } from '../lib/proc-stats.js';
+import { figure, type Check, type ScenarioResult } from '../lib/results.js';
+import { RoundPublisher } from '../lib/round-publisher.js';
+import { ClientGroup, type ClientReport } from '../lib/sse-clients.js';
+import { startTarget } from '../lib/targets.js';
+import type { Scenario } from './scenario.js';
+
+export interface ReconnectStormParams {
+  readonly clients: number;
+  /** Edge processes (at least 2): the clients start on the first, which is killed. */
+  readonly edges: number;
+  /** Publishing rounds per second: one message to every stream's routing key each round. */
+  readonly roundsPerSecond: number;
+  readonly payloadBytes: number;
+  /** Connections in flight (not yet `ready`) at most, per client process, in every phase alike. */
+  readonly maxPending: number;
+  /** A reconnect waits a random 0..jitterMs after its stream ended. */
+  readonly jitterMs: number;
+  /** The services' LOG_LEVEL: `info`, their default, is what operators run. */
+  readonly logLevel: string;
+}
+
+export interface StormPhase {
+  readonly clients: number;
+  readonly ready: number;
+  /** From the trigger (start, or the kill) until the last client was ready. */
+  readonly seconds: number;
+  readonly connectionsPerSecond: number;
+  /** Per connection, request to `ready`. */
+  readonly readyTime: LatencySummary;
+  readonly cpu: Record<string, number>;
+  /**
+   * CPU time the surviving edges spent in the phase, per client (µs): less sensitive to other
+   * tenants of the machine than the wall-clock rate. Includes delivering the messages meanwhile.
+   */
+  readonly survivorCpuUsPerConnection: number;
+  /** Connections the kernel dropped meanwhile because an accept queue was full (machine-wide). */
+  readonly listenOverflows: number | undefined;
+  readonly firstError: string;
+}
+
+export interface StormDelivery {
+  readonly rounds: number;
+  readonly lostAfterReady: number;
+  readonly problems: readonly string[];
+}
+
+export interface StormMeasure {
+  readonly mix: string;
+  readonly distinctBindings: number;
+  readonly streamKeys: number;
+  /** The first connect, every binding new (bind round trips through the ingest included). */
+  readonly initial: StormPhase;
+  /** A first burst to the survivors (their first connections), so that they are warm for the rest. */
+  readonly warmUp: StormPhase;
+  readonly storm: StormPhase & {
+    /** Per client, from its stream's end to the `ready` of its new connection. */
+    readonly reconnectTime: LatencySummary;
+    readonly reconnectAttempts: number;
+    /** [seconds since the kill, connections ready] every 250 ms. */
+    readonly timeline: readonly (readonly [number, number])[];
+    readonly delivery: StormDelivery;
+  };
+  readonly burst: StormPhase;
+}
+
+const nowNs = () => Number(process.hrtime.bigint());
+
+/** CPU (and the survivors' CPU per connection) and accept-queue drops from now until read. */
+function phaseMeter(pids: Record<string, number>, survivors: readonly string[], clients: number) {
+  const cpu = new CpuMeter(pids);
+  const overflows = listenOverflows();
+  return {
+    read: () => {
+      const now = listenOverflows();
+      const seconds = survivors.reduce((sum, name) => sum + cpu.seconds(name), 0);
+      return {
+        cpu: cpu.read(),
+        survivorCpuUsPerConnection: Math.round((seconds * 1e6) / clients),
+        listenOverflows: now === undefined || overflows === undefined ? undefined : now - overflows,
+      };
+    },
+  };
+}
+
+function phaseOf(
+  r: ClientReport,
+  clients: number,
+  fromNs: number,
+  meter: {
+    cpu: Record<string, number>;
+    survivorCpuUsPerConnection: number;
+    listenOverflows: number | undefined;
+  },
+): StormPhase {
+  const seconds = r.lastReadyNs > fromNs ? (r.lastReadyNs - fromNs) / 1e9 : NaN;
+  return {
+    clients,
+    ready: r.readyNow,
+    seconds: round(seconds, 2),
+    connectionsPerSecond: Math.round(clients / seconds),
+    readyTime: summarize(r.readyUs),
+    ...meter,
+    firstError: r.firstError,
+  };
+}
+
+/** Waits until all `clients` are ready again, sampling how many are every 250 ms. */
+async function watchStorm(group: ClientGroup, clients: number, killNs: number, timeoutMs: number) {
+  const timeline: [number, number][] = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await group.report();
+    timeline.push([round((r.nowNs - killNs) / 1e9, 2), r.readyNow]);
+    if ((r.readyNow === clients && r.waitingReconnect === 0) || Date.now() > deadline) return { r, timeline };
+    await sleep(250);
+  }
+}
+
+/** After publishing stopped: every stream has every round since its (new) `ready`, once, in order. */
+async function checkStormDelivery(
+  group: ClientGroup,
+  clients: number,
+  rounds: number,
+): Promise<StormDelivery> {
+  const deadline = Date.now() + 30_000;
+  let r = await group.report();
+  while ((r.nextSeqMin !== rounds || r.readyWithoutMessage > 0) && Date.now() < deadline) {
+    await sleep(100);
+    r = await group.report();
+  }
+  const problems: string[] = [];
+  const expect = (ok: boolean, problem: string) => ok || problems.push(problem);
+  expect(r.readyNow === clients, `${r.readyNow} of ${clients} streams open and ready at the end`);
+  expect(
+    r.lostAfterReady === 0,
+    `${r.lostAfterReady} streams lost a message published after their new ready`,
+  );
+  expect(r.gaps === 0, `${r.gaps} gaps (${r.missing} messages skipped)`);
+  expect(r.duplicates === 0, `${r.duplicates} duplicate or out-of-order messages`);
+  expect(r.badFrames === 0, `${r.badFrames} frames that did not parse`);
+  expect(r.readyWithoutMessage === 0, `${r.readyWithoutMessage} reconnected streams got no message at all`);
+  expect(
+    r.nextSeqMin === rounds && r.nextSeqMax === rounds,
+    `per-stream last seq ${r.nextSeqMin}..${r.nextSeqMax}, expected ${rounds} rounds`,
+  );
+  return { rounds, lostAfterReady: r.lostAfterReady, problems };
+}
+
+export async function measureReconnectStorm(
+  ctx: BenchContext,
+  p: ReconnectStormParams,
+): Promise<StormMeasure> {
+  if (p.edges < 2) throw new Error('the reconnect storm needs at least 2 edges (--edges N)');
+  const target = await startTarget(ctx, 'edge', {
+    label: 'storm',
+    edges: p.edges,
+    env: { LOG_LEVEL: p.logLevel },
+  });
+  const exchange = await ctx.topicExchange('storm');
+  const groups: ClientGroup[] = [];
+  let publisher: RoundPublisher | undefined;
+  try {
+    const [victimPort, ...survivors] = target.ports;
+    const survivorMetrics = target.edgeMetricsPorts!.slice(1);
+    const mix = writeBindingMix(exchange, p.clients, ctx.runDir);
+    const survivorNames = survivors.map((_, i) => `edge${i + 1}`);
+    const meter = () => phaseMeter({ ...target.pids, ...ctx.infraPids }, survivorNames, p.clients);
+    const clientOptions = { pathsFile: mix.pathsFile, path: '/', conns: p.clients, maxPending: p.maxPending };
+
+    ctx.log(`    ${p.clients} clients → edge0 (${mix.distinctBindings} distinct bindings)`);
+    let cpu = meter();
+    const startNs = nowNs();
+    const clients = ClientGroup.start({
+      ...clientOptions,
+      ports: [victimPort!],
+      reconnectPorts: survivors,
+      reconnectJitterMs: p.jitterMs,
+    });
+    groups.push(clients);
+    const settled = await clients.settled(300_000);
+    const initial = phaseOf(settled, p.clients, startNs, cpu.read());
+    if (initial.ready !== p.clients)
+      throw new Error(`${initial.ready} of ${p.clients} clients got ready on edge0 (${settled.firstError})`);
+
+    const sink = await target.sink(exchange, []);
+    const source = new SequencedSource(mix.keys, p.payloadBytes);
+    publisher = RoundPublisher.start(sink, source, p.roundsPerSecond);
+    await publisher.waitRounds(2);
+
+    /** N new clients to the survivors, until all are ready; then they leave again. */
+    const freshBurst = async (what: string): Promise<StormPhase> => {
+      ctx.log(`    ${what}: ${p.clients} clients → ${survivors.length} edge(s)`);
+      const m = meter();
+      const fromNs = nowNs();
+      const group = ClientGroup.start({ ...clientOptions, ports: survivors });
+      groups.push(group);
+      const phase = phaseOf(await group.settled(300_000), p.clients, fromNs, m.read());
+      await group.finish();
+      groups.splice(groups.indexOf(group), 1);
+      await waitGauge(survivorMetrics, 'events_edge_connections', 0, 60_000);
+      return phase;
+    };
+    // The survivors serve a burst first, as edges in service would have: the storm and the burst
+    // it is compared with then both meet warm processes (JIT-compiled, heap grown).
+    const warmUp = await freshBurst('warm-up burst');
+
+    ctx.log(`    SIGKILL edge0; clients reconnect to ${survivors.length} edge(s)`);
+    cpu = meter();
+    const killNs = nowNs();
+    await target.servers[0]!.stop('SIGKILL');
+    const { r: back, timeline } = await watchStorm(clients, p.clients, killNs, 300_000);
+    const stormPhase = phaseOf(back, p.clients, killNs, cpu.read());
+    await publisher.waitRounds(Math.max(2, p.roundsPerSecond));
+    const rounds = await publisher.stop();
+    publisher = undefined;
+    const delivery = await checkStormDelivery(clients, p.clients, rounds);
+    await clients.finish();
+    groups.pop();
+    await waitGauge(survivorMetrics, 'events_edge_connections', 0, 60_000);
+
+    publisher = RoundPublisher.start(sink, source, p.roundsPerSecond);
+    const burst = await freshBurst('fresh burst on the same, warm edge(s)');
+    await publisher.stop();
+    publisher = undefined;
+    await sink.close();
+
+    return {
+      mix: mix.description,
+      distinctBindings: mix.distinctBindings,
+      streamKeys: mix.keys.length,
+      initial,
+      warmUp,
+      storm: {
+        ...stormPhase,
+        reconnectTime: summarize(back.reconnectUs),
+        reconnectAttempts: back.reconnects,
+        timeline,
+        delivery,
+      },
+      burst,
+    };
+  } finally {
+    await publisher?.stop().catch(() => undefined);
+    for (const g of groups) await g.finish().catch(() => undefined);
+    await target.stop();
+    await ctx.deleteExchange(exchange);
+  }
+}
+
+export const reconnectStormScenario: Scenario<ReconnectStormParams> = {
+  name: 'reconnect-storm',
+  title:
+    'Reconnect storm: an edge with N clients is SIGKILLed; all reconnect to the others (vs a fresh burst)',
+  params: (quick) =>
+    quick
+      ? {
+          clients: 300,
+          edges: 2,
+          roundsPerSecond: 5,
+          payloadBytes: 256,
+          maxPending: 300,
+          jitterMs: 100,
+          logLevel: 'info',
+        }
+      : {
+          clients: 10_000,
+          edges: 2,
+          roundsPerSecond: 2,
+          payloadBytes: 512,
+          maxPending: 200,
+          jitterMs: 250,
+          logLevel: 'info',
+        },
+  async run(ctx, p): Promise<ScenarioResult> {
+    const params = { ...p, edges: Math.max(p.edges, ctx.options.edges) };
+    const m = await measureReconnectStorm(ctx, params);
+    const checks: Check[] = [
+      { name: 'every client ready on edge0', target: 'edge', ok: m.initial.ready === p.clients },
+      {
+        name: 'every client back after the kill',
+        target: 'edge',
+        ok: m.storm.ready === p.clients,
+        detail: `${m.storm.ready} of ${p.clients} (${m.storm.firstError})`,
+      },
+      {
+        name: 'no message lost after a new ready, none repeated',
+        target: 'edge',
+        ok: m.storm.delivery.problems.length === 0,
+        detail: m.storm.delivery.problems.join('; '),
+      },
+      {
+        name: 'every warm-up client ready',
+        target: 'edge',
+        ok: m.warmUp.ready === p.clients,
+        detail: `${m.warmUp.ready} of ${p.clients} (${m.warmUp.firstError})`,
+      },
+      {
+        name: 'every fresh-burst client ready',
+        target: 'edge',
+        ok: m.burst.ready === p.clients,
+        detail: `${m.burst.ready} of ${p.clients} (${m.burst.firstError})`,
+      },
+    ];
+    const ratio = round(m.storm.connectionsPerSecond / m.burst.connectionsPerSecond, 2);
+    return {
+      scenario: this.name,
+      title: this.title,
+      params: { ...params },
+      figures: [
+        figure('first connect, new bindings: connections/s to ready', '/s', {
+          edge: m.initial.connectionsPerSecond,
+        }),
+        figure('storm: connections/s to ready', '/s', { edge: m.storm.connectionsPerSecond }),
+        figure('fresh burst: connections/s to ready', '/s', { edge: m.burst.connectionsPerSecond }),
+        figure('storm ÷ fresh burst, connections/s', '×', { edge: ratio }, { kind: 'atLeast', value: 1 }),
+        figure('storm: kill → all back', 's', { edge: m.storm.seconds }),
+        figure("storm: survivors' CPU per client", 'µs', { edge: m.storm.survivorCpuUsPerConnection }),
+        figure("fresh burst: survivors' CPU per client", 'µs', { edge: m.burst.survivorCpuUsPerConnection }),
+        figure('warm-up burst (cold edges): connections/s to ready', '/s', {
+          edge: m.warmUp.connectionsPerSecond,
+        }),
+        figure('fresh burst: start → all ready', 's', { edge: m.burst.seconds }),
+        figure('storm: stream end → new ready p50', 'ms', { edge: m.storm.reconnectTime.p50Ms }),
+        figure('storm: stream end → new ready p99', 'ms', { edge: m.storm.reconnectTime.p99Ms }),
+      ],
+      checks,
+      details: { edge: m },
+    };
+  },
+};
