@@ -57,6 +57,9 @@ export interface ClientReport {
   readonly nowNs: number;
   readonly firstReadyNs: number;
   readonly lastReadyNs: number;
+  /** Reconnect mode: CLOCK_MONOTONIC (ns) of the first and last end of a ready stream (0: none). */
+  readonly firstEndNs: number;
+  readonly lastEndNs: number;
   readonly firstError: string;
   readonly latencyUs: HistogramJson;
   readonly intervalLatencyUs: HistogramJson;
@@ -269,6 +272,8 @@ export function mergeReports(reports: readonly ClientReport[]): ClientReport {
     nowNs: Math.max(...reports.map((r) => r.nowNs)),
     firstReadyNs: Math.min(...reports.map((r) => r.firstReadyNs || Infinity)) || 0,
     lastReadyNs: Math.max(...reports.map((r) => r.lastReadyNs)),
+    firstEndNs: Math.min(...reports.map((r) => r.firstEndNs || Infinity)) || 0,
+    lastEndNs: Math.max(...reports.map((r) => r.lastEndNs)),
     firstError: reports.find((r) => r.firstError)?.firstError ?? '',
     latencyUs: mergeHistograms(reports.map((r) => r.latencyUs)),
     intervalLatencyUs: mergeHistograms(reports.map((r) => r.intervalLatencyUs)),

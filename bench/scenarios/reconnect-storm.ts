@@ -71,6 +71,9 @@ export interface StormMeasure {
     /** Per client, from its stream's end to the `ready` of its new connection. */
     readonly reconnectTime: LatencySummary;
     readonly reconnectAttempts: number;
+    /** From the kill until the clients saw the first and the last of their streams end (s). */
+    readonly firstEndSeconds: number;
+    readonly lastEndSeconds: number;
     /** [seconds since the kill, connections ready] every 250 ms. */
     readonly timeline: readonly (readonly [number, number])[];
     readonly delivery: StormDelivery;
@@ -249,6 +252,8 @@ export async function measureReconnectStorm(
         ...stormPhase,
         reconnectTime: summarize(back.reconnectUs),
         reconnectAttempts: back.reconnects,
+        firstEndSeconds: round((back.firstEndNs - killNs) / 1e9, 3),
+        lastEndSeconds: round((back.lastEndNs - killNs) / 1e9, 3),
         timeline,
         delivery,
       },
