@@ -38,6 +38,15 @@ export class EdgeBindings {
   private timer: NodeJS.Timeout | undefined;
   /** Renewals asked for in this tick, sent together in one store call on the next. */
   private renewals = new Map<string, PendingRenewal>();
+  /**
+   * Held binding key → until when (performance.now() ms) a renewal of ours has proved it leased.
+   * A renewal sent at t leases until at least t + leaseMs on Redis's clock, and the reaper removes
+   * only expired leases, so until t + leaseMs / 2 the binding is certainly still in place: ensure()
+   * answers from here without a round trip (in a reconnect storm, most connections share a few
+   * bindings this edge already holds). Not while the store is disconnected, nor after a failed
+   * renewal: then ensure() fails as it always did.
+   */
+  private readonly confirmed = new Map<string, number>();
 
   constructor(private readonly opts: EdgeBindingsOptions) {}
 
@@ -55,6 +64,7 @@ export class EdgeBindings {
    */
   async ensure(binding: Binding, timeoutMs: number): Promise<void> {
     const key = bindingKey(binding);
+    if ((this.confirmed.get(key) ?? 0) > performance.now() && this.opts.store.isConnected()) return;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await this.renewSoon(key)) return;
@@ -82,12 +92,17 @@ export class EdgeBindings {
     for (let i = 0; i < batch.length; i += RENEW_CHUNK) {
       const chunk = batch.slice(i, i + RENEW_CHUNK);
       try {
+        const sentAt = performance.now();
         const live = await this.opts.store.renewIfLeased(
           chunk.map(([key]) => key),
           this.opts.leaseMs,
         );
-        chunk.forEach(([, pending], j) => pending.settle(live[j] === true));
+        chunk.forEach(([key, pending], j) => {
+          this.noteRenewal(key, live[j] === true, sentAt);
+          pending.settle(live[j] === true);
+        });
       } catch (err) {
+        this.confirmed.clear();
         for (const [, pending] of chunk) pending.fail(err);
       }
     }
@@ -103,7 +118,15 @@ export class EdgeBindings {
     const key = bindingKey(binding);
     const n = (this.held.get(key) ?? 0) - 1;
     if (n > 0) this.held.set(key, n);
-    else this.held.delete(key);
+    else {
+      this.held.delete(key);
+      this.confirmed.delete(key);
+    }
+  }
+
+  private noteRenewal(key: string, live: boolean, sentAt: number): void {
+    if (live && this.held.has(key)) this.confirmed.set(key, sentAt + this.opts.leaseMs / 2);
+    else this.confirmed.delete(key);
   }
 
   get heldCount(): number {
@@ -114,9 +137,13 @@ export class EdgeBindings {
     const keys = [...this.held.keys()];
     try {
       for (let i = 0; i < keys.length; i += RENEW_CHUNK) {
-        await this.opts.store.renewIfLeased(keys.slice(i, i + RENEW_CHUNK), this.opts.leaseMs);
+        const chunk = keys.slice(i, i + RENEW_CHUNK);
+        const sentAt = performance.now();
+        const live = await this.opts.store.renewIfLeased(chunk, this.opts.leaseMs);
+        chunk.forEach((key, j) => this.noteRenewal(key, live[j] === true, sentAt));
       }
     } catch (err) {
+      this.confirmed.clear();
       this.opts.onRenewError?.(err);
     }
   }
