@@ -390,6 +390,8 @@ static size_t dechunk(conn_t *c, char *data, size_t len) {
 static void feed_body(conn_t *c, char *data, size_t len, uint64_t now) {
   if (c->chunked) len = dechunk(c, data, len);
   feed_sse(c, data, len, now);
+  /* The last chunk ends the stream, as for a browser, even if the server keeps the socket alive. */
+  if (c->chunked && c->chunk_state == CH_END) close_conn(c);
 }
 
 static void on_headers(conn_t *c, uint64_t now) {
