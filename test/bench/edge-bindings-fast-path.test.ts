@@ -1,8 +1,10 @@
 /**
  * The edge's local fast path that the reconnect storm relies on: a binding this edge holds and
  * has just renewed is ensured without a Redis round trip, and only while that is certainly safe
- * (held here, within half a lease of a successful renewal, the store connected). Real Redis.
+ * (held here, within half a lease of a successful renewal, the store connected); an ensure() that
+ * comes while its binding's renewal is on the way joins it. Real Redis.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { EdgeBindings, RedisLeaseStore, type BindQueue, type LeaseStore } from '@events-proxy/cluster';
@@ -106,6 +108,32 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
     await edge.ensure(binding, 5000);
     await edge.renewHeld(); // two held keys: this store fails that call
     await edge.ensure(binding, 5000);
+    expect(calls).to.equal(2);
+  });
+
+  it('joins a renewal already on its way to Redis instead of sending another', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const edge = new EdgeBindings({
+      store: Object.assign(Object.create(counting) as LeaseStore, {
+        renewIfLeased: async (keys: readonly string[], ms: number) => {
+          const answer = counting.renewIfLeased(keys, ms);
+          await gate;
+          return answer;
+        },
+      }),
+      queue: noQueue,
+      leaseMs: 60_000,
+    });
+    const first = edge.ensure(binding, 5000);
+    await waitUntil(() => calls === 1, 'the first renewal to be sent', 5000);
+    await nextTurn(); // a later turn of the event loop: not batched with the first
+    const second = edge.ensure(binding, 5000);
+    await nextTurn();
+    open();
+    await Promise.all([first, second]);
+    expect(calls).to.equal(1);
+    await edge.ensure(binding, 5000); // answered: the next one asks again (the binding is not held)
     expect(calls).to.equal(2);
   });
 });

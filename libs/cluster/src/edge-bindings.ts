@@ -39,6 +39,12 @@ export class EdgeBindings {
   /** Renewals asked for in this tick, sent together in one store call on the next. */
   private renewals = new Map<string, PendingRenewal>();
   /**
+   * Renewals taken from `renewals` and not answered yet. An ensure() meanwhile joins its key's:
+   * the lease it extends lasts a full lease from when Redis ran it, past this ensure()'s `ready`.
+   * Connections that arrive spread out (a reconnect storm) then share one call per binding too.
+   */
+  private readonly inFlight = new Map<string, PendingRenewal>();
+  /**
    * Held binding key → until when (performance.now() ms) a renewal of ours has proved it leased.
    * A renewal sent at t leases until at least t + leaseMs on Redis's clock, and the reaper removes
    * only expired leases, so until t + leaseMs / 2 the binding is certainly still in place: ensure()
@@ -59,8 +65,9 @@ export class EdgeBindings {
 
   /**
    * Resolves once the binding is on the broker and leased. A binding that is already live costs
-   * one atomic lease renewal, shared with every other ensure() of the same tick (a burst of
-   * connections makes one store call, not one each); otherwise the ingest tier is asked and awaited.
+   * one atomic lease renewal, shared with every other ensure() of the same tick and with those that
+   * come while it is on its way (a burst of connections makes one store call, not one each), and
+   * nothing while this edge holds it and renewed it recently; otherwise the ingest tier is asked.
    */
   async ensure(binding: Binding, timeoutMs: number): Promise<void> {
     const key = bindingKey(binding);
@@ -77,6 +84,8 @@ export class EdgeBindings {
   }
 
   private renewSoon(key: string): Promise<boolean> {
+    const flying = this.inFlight.get(key);
+    if (flying !== undefined) return flying.promise;
     let pending = this.renewals.get(key);
     if (pending === undefined) {
       pending = pendingRenewal();
@@ -89,6 +98,7 @@ export class EdgeBindings {
   private async renewPending(): Promise<void> {
     const batch = [...this.renewals];
     this.renewals = new Map();
+    for (const [key, pending] of batch) this.inFlight.set(key, pending);
     for (let i = 0; i < batch.length; i += RENEW_CHUNK) {
       const chunk = batch.slice(i, i + RENEW_CHUNK);
       try {
@@ -104,6 +114,8 @@ export class EdgeBindings {
       } catch (err) {
         this.confirmed.clear();
         for (const [, pending] of chunk) pending.fail(err);
+      } finally {
+        for (const [key, pending] of chunk) if (this.inFlight.get(key) === pending) this.inFlight.delete(key);
       }
     }
   }
