@@ -105,6 +105,7 @@ static struct {
   uint64_t missing, bad_frames;
   uint64_t reconnects, reconnect_ready, lost_after_ready, first_ready_ns, last_ready_ns;
   uint64_t first_end_ns, last_end_ns; /* reconnect mode: first and last end of a ready stream */
+  uint64_t reconnect_ready_at_last_end;
   int last_status;
   char first_error[256];
 } st;
@@ -200,6 +201,7 @@ static void close_conn(conn_t *c) {
     if (c->ready) {
       if (!st.first_end_ns) st.first_end_ns = now;
       st.last_end_ns = now;
+      st.reconnect_ready_at_last_end = st.reconnect_ready;
     }
     uint64_t jitter = opt.jitter_ms > 0 ? (uint64_t)(rand() % (opt.jitter_ms * 1000)) * 1000 : 0;
     due_push(now + jitter, (uint32_t)(c - conns));
@@ -586,7 +588,7 @@ static void report(const char *reason) {
          "\"inOrder\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"missing\":%llu,\"badFrames\":%llu,"
          "\"nextSeqMin\":%lld,\"nextSeqMax\":%lld,\"reconnects\":%llu,\"reconnectReady\":%llu,"
          "\"lostAfterReady\":%llu,\"waitingReconnect\":%d,\"readyWithoutMessage\":%d,\"nowNs\":%llu,\"firstReadyNs\":%llu,"
-         "\"lastReadyNs\":%llu,\"firstEndNs\":%llu,\"lastEndNs\":%llu,\"firstError\":\"%s\",",
+         "\"lastReadyNs\":%llu,\"firstEndNs\":%llu,\"lastEndNs\":%llu,\"reconnectReadyAtLastEnd\":%llu,\"firstError\":\"%s\",",
          reason, (int)getpid(), (double)(now - start_ns) / 1e6, (double)(now - interval_started_ns) / 1e6,
          opt.conns, opened, open_now, ready_now, U(st.connected), U(st.connect_failed), U(st.http_ok),
          U(st.http_bad), st.last_status, U(st.ready), U(st.error_events), U(st.pings),
@@ -594,7 +596,7 @@ static void report(const char *reason) {
          U(st.bytes), U(st.in_order), U(st.duplicates), U(st.gaps), U(st.missing), U(st.bad_frames),
          (long long)seq_min, (long long)seq_max, U(st.reconnects), U(st.reconnect_ready),
          U(st.lost_after_ready), due_len, unsynced, U(now), U(st.first_ready_ns), U(st.last_ready_ns), U(st.first_end_ns),
-         U(st.last_end_ns), st.first_error);
+         U(st.last_end_ns), U(st.reconnect_ready_at_last_end), st.first_error);
 #undef U
   print_hist("latencyUs", &lat_total);
   putchar(',');

@@ -60,6 +60,8 @@ export interface ClientReport {
   /** Reconnect mode: CLOCK_MONOTONIC (ns) of the first and last end of a ready stream (0: none). */
   readonly firstEndNs: number;
   readonly lastEndNs: number;
+  /** Reconnect mode: reconnected streams already ready when the last stream ended. */
+  readonly reconnectReadyAtLastEnd: number;
   readonly firstError: string;
   readonly latencyUs: HistogramJson;
   readonly intervalLatencyUs: HistogramJson;
@@ -255,6 +257,7 @@ const SUMMED = [
   'lostAfterReady',
   'waitingReconnect',
   'readyWithoutMessage',
+  'reconnectReadyAtLastEnd',
 ] as const;
 
 export function mergeReports(reports: readonly ClientReport[]): ClientReport {

@@ -59,6 +59,11 @@ export interface StormMeasure {
     /** From the kill until the clients saw the first and the last of their streams end (s). */
     readonly firstEndSeconds: number;
     readonly lastEndSeconds: number;
+    /**
+     * Connections per second to `ready` once every stream had ended: the edges' pace in the storm
+     * without the killed process's teardown (which spreads the first reconnects over its length).
+     */
+    readonly connectionsPerSecondAfterLastEnd: number;
     /** [seconds since the kill, connections ready] every 250 ms. */
     readonly timeline: readonly (readonly [number, number])[];
     readonly delivery: StormDelivery;
@@ -160,6 +165,9 @@ export async function measureReconnectStorm(
         allBackSeconds,
         firstEndSeconds: round((back.firstEndNs - killNs) / 1e9, 3),
         lastEndSeconds: round((back.lastEndNs - killNs) / 1e9, 3),
+        connectionsPerSecondAfterLastEnd: Math.round(
+          (back.reconnectReady - back.reconnectReadyAtLastEnd) / ((back.lastReadyNs - back.lastEndNs) / 1e9),
+        ),
         timeline,
         delivery,
       },
@@ -241,6 +249,9 @@ export const reconnectStormScenario: Scenario<ReconnectStormParams> = {
         figure('storm ÷ fresh burst, connections/s', '×', { edge: ratio }, { kind: 'atLeast', value: 1 }),
         figure('storm: kill → all back', 's', { edge: m.storm.allBackSeconds }),
         figure('storm: kill → last stream seen ending', 's', { edge: m.storm.lastEndSeconds }),
+        figure('storm: connections/s to ready after the last stream ended', '/s', {
+          edge: m.storm.connectionsPerSecondAfterLastEnd,
+        }),
         figure("storm: survivors' CPU per client", 'µs', { edge: m.storm.survivorCpuUsPerConnection }),
         figure("fresh burst: survivors' CPU per client", 'µs', { edge: m.burst.survivorCpuUsPerConnection }),
         figure('warm-up burst (cold edges): connections/s to ready', '/s', {
