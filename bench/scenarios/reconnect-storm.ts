@@ -89,7 +89,8 @@ export async function measureReconnectStorm(
     const survivorMetrics = target.edgeMetricsPorts!.slice(1);
     const mix = writeBindingMix(exchange, p.clients, ctx.runDir);
     const survivorNames = survivors.map((_, i) => `edge${i + 1}`);
-    const meter = () => phaseMeter({ ...target.pids, ...ctx.infraPids }, survivorNames, p.clients);
+    const meter = (clientPids: Record<string, number> = {}) =>
+      phaseMeter({ ...target.pids, ...ctx.infraPids, ...clientPids }, survivorNames, p.clients);
     const clientOptions = { pathsFile: mix.pathsFile, path: '/', conns: p.clients, maxPending: p.maxPending };
 
     ctx.log(`    ${p.clients} clients → edge0 (${mix.distinctBindings} distinct bindings)`);
@@ -115,10 +116,10 @@ export async function measureReconnectStorm(
     /** N new clients to the survivors, until all are ready; then they leave again. */
     const freshBurst = async (what: string): Promise<StormPhase> => {
       ctx.log(`    ${what}: ${p.clients} clients → ${survivors.length} edge(s)`);
-      const m = meter();
       const fromNs = nowNs();
       const group = ClientGroup.start({ ...clientOptions, ports: survivors });
       groups.push(group);
+      const m = meter(group.pids);
       const phase = phaseOf(await group.settled(300_000), p.clients, fromNs, m.read());
       await group.finish();
       groups.splice(groups.indexOf(group), 1);
@@ -130,7 +131,7 @@ export async function measureReconnectStorm(
     const warmUp = await freshBurst('warm-up burst');
 
     ctx.log(`    SIGKILL edge0; clients reconnect to ${survivors.length} edge(s)`);
-    cpu = meter();
+    cpu = meter(clients.pids);
     const killNs = nowNs();
     await target.servers[0]!.stop('SIGKILL');
     const { r: back, timeline } = await watchStorm(clients, p.clients, killNs, 300_000);
