@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]]`
+ * (reconnect-storm runs the edge system only, whatever --targets says)
  *
  * Runs the named scenarios (all by default) against the real services and the reference
  * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
@@ -20,7 +21,7 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --quick     small loads and short steps (a CI smoke, about a minute)
   --targets   which systems to run (default: edge,reference)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
-  --edges N   edge processes in the edge system (default 1)`;
+  --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2)`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -9,6 +9,16 @@
  * carry `"seq":<n>` and `"t":<CLOCK_MONOTONIC ns at publish>` (the payload the harness
  * publishes): per connection seq must run 0,1,2,... with no duplicate and no gap.
  *
+ * --paths-file F gives one path per line instead of --path: connection i uses line i % lines.
+ *
+ * Reconnect mode (--reconnect-ports P1,P2,...): a connection whose stream ends, or whose connect or
+ * request fails, opens a new one after a random delay in [0, --reconnect-jitter-ms] to
+ * reconnect-ports[(i + attempt) % n], as a browser behind a load balancer would (a port that
+ * refuses is skipped at the next attempt). After a reconnect the sequence check restarts at the
+ * first message received, and that message must not follow one published (payload "p", the
+ * previous publish time of its key) after the new `ready` arrived: otherwise it counts in
+ * lostAfterReady, a message the server should have delivered and did not.
+ *
  * Reports are one JSON line on stdout:
  *   - once when every connection has settled (ready, failed or closed): reason "settled";
  *   - on "r\n" on stdin or SIGUSR1: reason "request" (the interval figures then restart);
@@ -42,9 +52,11 @@ enum { CH_SIZE, CH_SIZE_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_END
 typedef struct {
   int fd;
   uint8_t state, chunked, chunk_state, ready;
+  uint8_t resumed;  /* this stream is a reconnect: the sequence restarts at its first message */
   uint32_t chunk_left;
-  int64_t next_seq;
-  uint64_t started_ns;
+  uint32_t attempt; /* reconnects made so far */
+  int64_t next_seq; /* -1: not known yet (a reconnected stream before its first message) */
+  uint64_t started_ns, ready_ns, ended_ns;
   char *buf; /* pending bytes: request tail, response headers or a partial frame */
   uint32_t len, cap, sent;
 } conn_t;
@@ -81,18 +93,25 @@ static struct {
   const char *host, *path;
   int port, src_net, conns, offset, max_pending;
   double rate;
-} opt = {"127.0.0.1", "/", 0, 0, 1, 0, 256, 0};
+  int reconnect_ports[16], n_reconnect_ports, jitter_ms;
+} opt = {"127.0.0.1", "/", 0, 0, 1, 0, 256, 0, {0}, 0, 0};
+
+static char **paths;
+static int n_paths;
 
 static struct {
   uint64_t started, connected, connect_failed, http_ok, http_bad, ready, error_events, pings;
   uint64_t closed_before_ready, closed_after_ready, messages, bytes, in_order, duplicates, gaps;
   uint64_t missing, bad_frames;
+  uint64_t reconnects, reconnect_ready, lost_after_ready, first_ready_ns, last_ready_ns;
+  uint64_t first_end_ns, last_end_ns; /* reconnect mode: first and last end of a ready stream */
+  uint64_t reconnect_ready_at_last_end;
   int last_status;
   char first_error[256];
 } st;
 
 static conn_t *conns;
-static hist_t lat_total, lat_interval, ready_lat;
+static hist_t lat_total, lat_interval, ready_lat, reconnect_lat;
 static uint64_t interval_messages, interval_started_ns;
 static int ep, opened, pending, settled_reported;
 static uint64_t start_ns;
@@ -134,6 +153,40 @@ static void drop_buf(conn_t *c) {
   c->len = c->cap = 0;
 }
 
+/* Reconnects waiting for their time: a binary min-heap on due time. */
+typedef struct {
+  uint64_t due_ns;
+  uint32_t idx;
+} due_t;
+static due_t *due_heap;
+static int due_len;
+
+static void due_push(uint64_t due_ns, uint32_t idx) {
+  int i = due_len++;
+  while (i > 0) {
+    int parent = (i - 1) / 2;
+    if (due_heap[parent].due_ns <= due_ns) break;
+    due_heap[i] = due_heap[parent];
+    i = parent;
+  }
+  due_heap[i] = (due_t){due_ns, idx};
+}
+
+static due_t due_pop(void) {
+  due_t top = due_heap[0], last = due_heap[--due_len];
+  int i = 0;
+  for (;;) {
+    int child = 2 * i + 1;
+    if (child >= due_len) break;
+    if (child + 1 < due_len && due_heap[child + 1].due_ns < due_heap[child].due_ns) child++;
+    if (due_heap[child].due_ns >= last.due_ns) break;
+    due_heap[i] = due_heap[child];
+    i = child;
+  }
+  if (due_len > 0) due_heap[i] = last;
+  return top;
+}
+
 static void close_conn(conn_t *c) {
   if (c->state == ST_CLOSED) return;
   if (c->state == ST_STREAM && c->ready) st.closed_after_ready++;
@@ -142,6 +195,17 @@ static void close_conn(conn_t *c) {
   close(c->fd);
   c->state = ST_CLOSED;
   drop_buf(c);
+  if (opt.n_reconnect_ports > 0) {
+    uint64_t now = now_ns();
+    if (c->ready || !c->ended_ns) c->ended_ns = now; /* a failed retry keeps the first end */
+    if (c->ready) {
+      if (!st.first_end_ns) st.first_end_ns = now;
+      st.last_end_ns = now;
+      st.reconnect_ready_at_last_end = st.reconnect_ready;
+    }
+    uint64_t jitter = opt.jitter_ms > 0 ? (uint64_t)(rand() % (opt.jitter_ms * 1000)) * 1000 : 0;
+    due_push(now + jitter, (uint32_t)(c - conns));
+  }
 }
 
 static const char *find_num(const char *p, const char *end, const char *key, size_t klen) {
@@ -160,6 +224,15 @@ static void on_message(conn_t *c, const char *data, const char *end, uint64_t no
   uint64_t sent = strtoull(t, NULL, 10);
   st.messages++;
   interval_messages++;
+  if (c->next_seq < 0) {
+    /* First message of a reconnected stream: the one before it must predate `ready`. */
+    const char *p = find_num(data, end, "\"p\":", 4);
+    if (p && seq > 0 && strtoull(p, NULL, 10) > c->ready_ns) {
+      st.lost_after_ready++;
+      note_error("a message published after ready was not delivered", 50);
+    }
+    c->next_seq = seq;
+  }
   if (seq == c->next_seq) {
     st.in_order++;
     c->next_seq++;
@@ -201,9 +274,17 @@ static void on_frame(conn_t *c, const char *p, const char *end, uint64_t now) {
   } else if (klen == 5 && memcmp(kind, "ready", 5) == 0) {
     if (!c->ready) {
       c->ready = 1;
+      c->ready_ns = now;
       st.ready++;
       pending--;
       hist_add(&ready_lat, (now - c->started_ns) / 1000);
+      if (!st.first_ready_ns) st.first_ready_ns = now;
+      st.last_ready_ns = now;
+      if (c->resumed) {
+        st.reconnect_ready++;
+        hist_add(&reconnect_lat, (now - c->ended_ns) / 1000);
+        c->ended_ns = 0;
+      }
     }
   } else if (klen == 4 && memcmp(kind, "ping", 4) == 0) {
     st.pings++;
@@ -311,6 +392,8 @@ static size_t dechunk(conn_t *c, char *data, size_t len) {
 static void feed_body(conn_t *c, char *data, size_t len, uint64_t now) {
   if (c->chunked) len = dechunk(c, data, len);
   feed_sse(c, data, len, now);
+  /* The last chunk ends the stream, as for a browser, even if the server keeps the socket alive. */
+  if (c->chunked && c->chunk_state == CH_END) close_conn(c);
 }
 
 static void on_headers(conn_t *c, uint64_t now) {
@@ -401,14 +484,15 @@ static void on_writable(conn_t *c) {
   if (c->state == ST_SENDING) send_request(c);
 }
 
-static void build_request(conn_t *c, int index) {
+static void build_request(conn_t *c, int index, int port) {
   char num[16];
   int nlen = snprintf(num, sizeof num, "%d", index);
-  size_t plen = strlen(opt.path);
+  const char *path = n_paths > 0 ? paths[index % n_paths] : opt.path;
+  size_t plen = strlen(path);
   ensure_cap(c, (uint32_t)(plen * 2 + 256));
   char *o = c->buf;
   o += sprintf(o, "GET ");
-  for (const char *p = opt.path; *p;) {
+  for (const char *p = path; *p;) {
     if (strncmp(p, "__I__", 5) == 0) {
       memcpy(o, num, (size_t)nlen);
       o += nlen;
@@ -417,7 +501,7 @@ static void build_request(conn_t *c, int index) {
       *o++ = *p++;
     }
   }
-  o += sprintf(o, " HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", opt.host, opt.port);
+  o += sprintf(o, " HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", opt.host, port);
   c->len = (uint32_t)(o - c->buf);
   c->sent = 0;
 }
@@ -437,16 +521,26 @@ static void open_conn(int i) {
                                 (uint32_t)(slot & 255));
     if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
   }
-  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+  int again = c->started_ns != 0;
+  int port = again ? opt.reconnect_ports[(i + c->attempt) % opt.n_reconnect_ports] : opt.port;
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, opt.host, &dst.sin_addr);
   c->fd = fd;
-  c->next_seq = 0;
   c->started_ns = now_ns();
   c->state = ST_CONNECTING;
-  build_request(c, index);
+  c->chunked = c->chunk_state = 0;
+  c->chunk_left = 0;
+  if (again) {
+    c->attempt++;
+    st.reconnects++;
+    if (c->ready) c->resumed = 1;
+    if (c->resumed) c->next_seq = -1;
+  }
+  c->ready = 0;
+  build_request(c, index, port);
   st.started++;
   pending++;
-  opened++;
+  if (!again) opened++;
   struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
   if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) {
@@ -471,12 +565,16 @@ static void print_hist(const char *name, const hist_t *h) {
 
 static void report(const char *reason) {
   int64_t seq_min = -1, seq_max = -1;
-  int open_now = 0, ready_now = 0;
+  int open_now = 0, ready_now = 0, unsynced = 0;
   for (int i = 0; i < opened; i++) {
     conn_t *c = &conns[i];
     if (c->state != ST_CLOSED) open_now++;
     if (c->state != ST_CLOSED && c->ready) ready_now++;
     if (!c->ready) continue;
+    if (c->next_seq < 0) {
+      unsynced += c->state != ST_CLOSED;
+      continue;
+    }
     if (seq_min < 0 || c->next_seq < seq_min) seq_min = c->next_seq;
     if (c->next_seq > seq_max) seq_max = c->next_seq;
   }
@@ -488,19 +586,25 @@ static void report(const char *reason) {
          "\"ready\":%llu,\"errorEvents\":%llu,\"pings\":%llu,\"closedBeforeReady\":%llu,"
          "\"closedAfterReady\":%llu,\"messages\":%llu,\"intervalMessages\":%llu,\"bytes\":%llu,"
          "\"inOrder\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"missing\":%llu,\"badFrames\":%llu,"
-         "\"nextSeqMin\":%lld,\"nextSeqMax\":%lld,\"firstError\":\"%s\",",
+         "\"nextSeqMin\":%lld,\"nextSeqMax\":%lld,\"reconnects\":%llu,\"reconnectReady\":%llu,"
+         "\"lostAfterReady\":%llu,\"waitingReconnect\":%d,\"readyWithoutMessage\":%d,\"nowNs\":%llu,\"firstReadyNs\":%llu,"
+         "\"lastReadyNs\":%llu,\"firstEndNs\":%llu,\"lastEndNs\":%llu,\"reconnectReadyAtLastEnd\":%llu,\"firstError\":\"%s\",",
          reason, (int)getpid(), (double)(now - start_ns) / 1e6, (double)(now - interval_started_ns) / 1e6,
          opt.conns, opened, open_now, ready_now, U(st.connected), U(st.connect_failed), U(st.http_ok),
          U(st.http_bad), st.last_status, U(st.ready), U(st.error_events), U(st.pings),
          U(st.closed_before_ready), U(st.closed_after_ready), U(st.messages), U(interval_messages),
          U(st.bytes), U(st.in_order), U(st.duplicates), U(st.gaps), U(st.missing), U(st.bad_frames),
-         (long long)seq_min, (long long)seq_max, st.first_error);
+         (long long)seq_min, (long long)seq_max, U(st.reconnects), U(st.reconnect_ready),
+         U(st.lost_after_ready), due_len, unsynced, U(now), U(st.first_ready_ns), U(st.last_ready_ns), U(st.first_end_ns),
+         U(st.last_end_ns), U(st.reconnect_ready_at_last_end), st.first_error);
 #undef U
   print_hist("latencyUs", &lat_total);
   putchar(',');
   print_hist("intervalLatencyUs", &lat_interval);
   putchar(',');
   print_hist("readyUs", &ready_lat);
+  putchar(',');
+  print_hist("reconnectUs", &reconnect_lat);
   printf("}\n");
   fflush(stdout);
   memset(&lat_interval, 0, sizeof lat_interval);
@@ -522,8 +626,26 @@ static int on_stdin(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: sse-client --port P --path PATH --conns N [--host 127.0.0.1] [--index-offset K]\n"
-          "                  [--src-net S (1-254; 0 = no bind)] [--connect-rate PER_SEC] [--max-pending M]\n");
+          "                  [--src-net S (1-254; 0 = no bind)] [--connect-rate PER_SEC] [--max-pending M]\n"
+          "                  [--paths-file F] [--reconnect-ports P1,P2,... [--reconnect-jitter-ms J]]\n");
   exit(2);
+}
+
+static void read_paths(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) die(file);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    if (n == 0) continue;
+    paths = realloc(paths, (size_t)(n_paths + 1) * sizeof *paths);
+    if (!paths) die("realloc");
+    paths[n_paths++] = strdup(line);
+  }
+  free(line);
+  fclose(f);
 }
 
 int main(int argc, char **argv) {
@@ -539,12 +661,19 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--src-net")) opt.src_net = atoi(v);
     else if (!strcmp(a, "--connect-rate")) opt.rate = atof(v);
     else if (!strcmp(a, "--max-pending")) opt.max_pending = atoi(v);
-    else usage();
+    else if (!strcmp(a, "--paths-file")) read_paths(v);
+    else if (!strcmp(a, "--reconnect-jitter-ms")) opt.jitter_ms = atoi(v);
+    else if (!strcmp(a, "--reconnect-ports")) {
+      for (char *tok = strtok((char *)v, ","); tok && opt.n_reconnect_ports < 16; tok = strtok(NULL, ","))
+        opt.reconnect_ports[opt.n_reconnect_ports++] = atoi(tok);
+    } else usage();
     i++;
   }
   if (opt.port <= 0 || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254) usage();
   conns = calloc((size_t)opt.conns, sizeof *conns);
-  if (!conns) die("calloc");
+  due_heap = calloc((size_t)opt.conns, sizeof *due_heap);
+  if (!conns || !due_heap) die("calloc");
+  srand((unsigned)getpid());
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
 
@@ -574,6 +703,14 @@ int main(int argc, char **argv) {
       uint64_t due = opt.rate > 0 ? (uint64_t)((double)(now - start_ns) / 1e9 * opt.rate) + 1 : (uint64_t)opt.conns;
       while (opened < opt.conns && (uint64_t)opened < due && pending < opt.max_pending) open_conn(opened);
       if (opened < opt.conns) timeout = opt.rate > 0 ? 1 : 5;
+    }
+    if (due_len > 0) {
+      uint64_t now = now_ns();
+      while (due_len > 0 && due_heap[0].due_ns <= now && pending < opt.max_pending) open_conn((int)due_pop().idx);
+      if (due_len > 0) {
+        int wait_ms = due_heap[0].due_ns > now ? (int)((due_heap[0].due_ns - now) / 1000000) + 1 : 5;
+        if (timeout < 0 || wait_ms < timeout) timeout = wait_ms;
+      }
     }
     if (!settled_reported && opened == opt.conns && pending <= 0) {
       settled_reported = 1;

@@ -1,28 +1,31 @@
 /**
  * Message load with sequence numbers: every routing key has its own sequence 0, 1, 2, …, and each
- * payload carries it with the publish time, `{"seq":N,"t":<CLOCK_MONOTONIC ns>,"pad":"x…"}`, padded
- * to a fixed size. The C client checks order per connection and measures latency from `t`.
+ * payload carries it with the publish time and the publish time of its key's previous message,
+ * `{"seq":N,"t":<CLOCK_MONOTONIC ns>,"p":<previous t, 0 for the first>,"pad":"x…"}`, padded to a
+ * fixed size. The C client checks order per connection, measures latency from `t`, and after a
+ * reconnect uses `p` to tell whether a message published after its new `ready` went missing.
  */
 import type { MessageSink, OutgoingMessage } from './publishers.js';
 
 export const DEFAULT_PAYLOAD_BYTES = 1024;
 const PAD = 'x'.repeat(64 * 1024);
 
-export function sequencedPayload(seq: number, bytes: number): Buffer {
-  // process.hrtime is CLOCK_MONOTONIC, the clock the C client reads.
-  const head = `{"seq":${seq},"t":${process.hrtime.bigint()},"pad":"`;
+export function sequencedPayload(seq: number, bytes: number, t: bigint, previousT: bigint): Buffer {
+  const head = `{"seq":${seq},"t":${t},"p":${previousT},"pad":"`;
   return Buffer.from(head + PAD.slice(0, Math.max(0, bytes - head.length - 2)) + '"}');
 }
 
 /** Cycles through `keys`; message n goes to keys[n % keys.length] with that key's next seq. */
 export class SequencedSource {
   private sent = 0;
+  private readonly lastT: bigint[];
 
   constructor(
     readonly keys: readonly string[],
     readonly payloadBytes = DEFAULT_PAYLOAD_BYTES,
   ) {
     if (keys.length === 0) throw new Error('SequencedSource needs at least one routing key');
+    this.lastT = keys.map(() => 0n);
   }
 
   /** Messages produced so far. */
@@ -40,10 +43,14 @@ export class SequencedSource {
     const out: OutgoingMessage[] = [];
     const k = this.keys.length;
     for (let i = 0; i < count; i++, this.sent++) {
+      const key = this.sent % k;
+      // process.hrtime is CLOCK_MONOTONIC, the clock the C client reads.
+      const t = process.hrtime.bigint();
       out.push({
-        routingKey: this.keys[this.sent % k]!,
-        body: sequencedPayload(Math.floor(this.sent / k), this.payloadBytes),
+        routingKey: this.keys[key]!,
+        body: sequencedPayload(Math.floor(this.sent / k), this.payloadBytes, t, this.lastT[key]!),
       });
+      this.lastT[key] = t;
     }
     return out;
   }

@@ -43,10 +43,31 @@ export interface ClientReport {
   /** Lowest / highest next expected seq over connections that got `ready` (-1: none). */
   readonly nextSeqMin: number;
   readonly nextSeqMax: number;
+  /** Reconnect mode: new connections opened after a stream ended or an attempt failed. */
+  readonly reconnects: number;
+  /** Reconnect mode: reconnected streams that got `ready`. */
+  readonly reconnectReady: number;
+  /** Reconnect mode: streams whose first message showed that one published after `ready` was lost. */
+  readonly lostAfterReady: number;
+  /** Reconnect mode: connections waiting for their reconnect delay (a gauge). */
+  readonly waitingReconnect: number;
+  /** Reconnect mode: open reconnected streams that got `ready` but no message yet (left out of nextSeq*). */
+  readonly readyWithoutMessage: number;
+  /** CLOCK_MONOTONIC (ns, as a decimal string's number) at the report, first and last `ready` (0: none). */
+  readonly nowNs: number;
+  readonly firstReadyNs: number;
+  readonly lastReadyNs: number;
+  /** Reconnect mode: CLOCK_MONOTONIC (ns) of the first and last end of a ready stream (0: none). */
+  readonly firstEndNs: number;
+  readonly lastEndNs: number;
+  /** Reconnect mode: reconnected streams already ready when the last stream ended. */
+  readonly reconnectReadyAtLastEnd: number;
   readonly firstError: string;
   readonly latencyUs: HistogramJson;
   readonly intervalLatencyUs: HistogramJson;
   readonly readyUs: HistogramJson;
+  /** Reconnect mode: from a stream's end to the `ready` of its replacement. */
+  readonly reconnectUs: HistogramJson;
 }
 
 let compiled: string | undefined;
@@ -82,6 +103,12 @@ export interface ShardOptions {
   readonly connectRate?: number;
   /** Connections in flight (not yet `ready`) at most. */
   readonly maxPending?: number;
+  /** A file of paths, one a line, instead of `path`: connection i uses line i % lines. */
+  readonly pathsFile?: string;
+  /** Reconnect mode: where a connection goes when its stream ends (see sse-client.c). */
+  readonly reconnectPorts?: readonly number[];
+  /** Reconnect mode: each reconnect waits a random 0..this many ms. */
+  readonly reconnectJitterMs?: number;
 }
 
 export class ClientShard {
@@ -110,6 +137,15 @@ export class ClientShard {
       String(options.connectRate ?? 0),
       '--max-pending',
       String(options.maxPending ?? 256),
+      ...(options.pathsFile ? ['--paths-file', options.pathsFile] : []),
+      ...(options.reconnectPorts && options.reconnectPorts.length > 0
+        ? [
+            '--reconnect-ports',
+            options.reconnectPorts.join(','),
+            '--reconnect-jitter-ms',
+            String(options.reconnectJitterMs ?? 0),
+          ]
+        : []),
     ];
     const child = spawnChild('sse-client', compileClient(), args, { stdinPipe: true });
     return new ClientShard(child, options);
@@ -216,6 +252,12 @@ const SUMMED = [
   'gaps',
   'missing',
   'badFrames',
+  'reconnects',
+  'reconnectReady',
+  'lostAfterReady',
+  'waitingReconnect',
+  'readyWithoutMessage',
+  'reconnectReadyAtLastEnd',
 ] as const;
 
 export function mergeReports(reports: readonly ClientReport[]): ClientReport {
@@ -230,9 +272,15 @@ export function mergeReports(reports: readonly ClientReport[]): ClientReport {
     intervalMs: Math.max(...reports.map((r) => r.intervalMs)),
     nextSeqMin: withReady.length ? Math.min(...withReady.map((r) => r.nextSeqMin)) : -1,
     nextSeqMax: withReady.length ? Math.max(...withReady.map((r) => r.nextSeqMax)) : -1,
+    nowNs: Math.max(...reports.map((r) => r.nowNs)),
+    firstReadyNs: Math.min(...reports.map((r) => r.firstReadyNs || Infinity)) || 0,
+    lastReadyNs: Math.max(...reports.map((r) => r.lastReadyNs)),
+    firstEndNs: Math.min(...reports.map((r) => r.firstEndNs || Infinity)) || 0,
+    lastEndNs: Math.max(...reports.map((r) => r.lastEndNs)),
     firstError: reports.find((r) => r.firstError)?.firstError ?? '',
     latencyUs: mergeHistograms(reports.map((r) => r.latencyUs)),
     intervalLatencyUs: mergeHistograms(reports.map((r) => r.intervalLatencyUs)),
     readyUs: mergeHistograms(reports.map((r) => r.readyUs)),
+    reconnectUs: mergeHistograms(reports.map((r) => r.reconnectUs)),
   } as ClientReport;
 }

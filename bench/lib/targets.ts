@@ -27,6 +27,8 @@ export interface Target {
   /** The ingest process feeding the servers. */
   readonly ingest?: Child;
   readonly ingestMetricsPort?: number;
+  /** The metrics port of each edge process, in the order of `ports` (edge system only). */
+  readonly edgeMetricsPorts?: readonly number[];
   readonly queue?: string;
   /** The environment the services were started with (edge system only), to start more. */
   readonly serviceEnv?: NodeJS.ProcessEnv;
@@ -161,6 +163,7 @@ async function startEdgeSystem(ctx: BenchContext, opts: TargetOptions): Promise<
     pids,
     ingest: ingest.child,
     ingestMetricsPort: ingest.metricsPort,
+    edgeMetricsPorts: edges.map((e) => e.metricsPort),
     queue,
     serviceEnv: baseEnv,
     keyPrefix,

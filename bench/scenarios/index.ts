@@ -4,6 +4,7 @@ import { connectScenario } from './connect.js';
 import { ingestThroughputScenario } from './ingest-throughput.js';
 import { latencyScenario } from './latency.js';
 import { memoryScenario } from './memory.js';
+import { reconnectStormScenario } from './reconnect-storm.js';
 import type { AnyScenario } from './scenario.js';
 
 /** Every scenario, in the order a full run takes them. */
@@ -14,4 +15,5 @@ export const SCENARIOS: readonly AnyScenario[] = [
   connectScenario,
   bindingScaleScenario,
   ingestThroughputScenario,
+  reconnectStormScenario,
 ] as AnyScenario[];

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { BenchContext } from '../../bench/lib/context.js';
 import { measureBindingScale } from '../../bench/scenarios/binding-scale.js';
 import { measureLatency } from '../../bench/scenarios/latency.js';
+import { measureReconnectStorm, reconnectStormScenario } from '../../bench/scenarios/reconnect-storm.js';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 
 describe('bench: smoke (quick scenarios against the real services)', function () {
@@ -62,5 +63,17 @@ describe('bench: smoke (quick scenarios against the real services)', function ()
     expect(edge?.broker?.bindings).to.equal(30);
     expect(edge?.broker?.queues).to.have.length(1);
     expect(edge?.bindingsLeft).to.equal(0);
+  });
+
+  it('brings every client of a SIGKILLed edge back on the other edge, losing nothing after its new ready', async () => {
+    const p = reconnectStormScenario.params(true);
+    const m = await measureReconnectStorm(ctx, p);
+    expect(m.initial.ready).to.equal(p.clients);
+    expect(m.storm.ready, m.storm.firstError).to.equal(p.clients);
+    expect(m.storm.reconnectTime.count, 'every client reconnected').to.be.at.least(p.clients);
+    expect(m.storm.delivery.problems).to.deep.equal([]);
+    expect(m.storm.delivery.rounds).to.be.above(0);
+    expect(m.warmUp.ready).to.equal(p.clients);
+    expect(m.burst.ready).to.equal(p.clients);
   });
 });

@@ -47,6 +47,21 @@ export class EdgeBindings {
   private renewals = new Map<string, PendingRenewal>();
   /** Held bindings being asked for again because their lease was gone. */
   private readonly rebinding = new Set<string>();
+  /**
+   * Renewals taken from `renewals` and not answered yet. An ensure() meanwhile joins its key's:
+   * the lease it extends lasts a full lease from when Redis ran it, past this ensure()'s `ready`.
+   * Connections that arrive spread out (a reconnect storm) then share one call per binding too.
+   */
+  private readonly inFlight = new Map<string, PendingRenewal>();
+  /**
+   * Held binding key → until when (performance.now() ms) a renewal of ours has proved it leased.
+   * A renewal sent at t leases until at least t + leaseMs on Redis's clock, and the reaper removes
+   * only expired leases, so until t + leaseMs / 2 the binding is certainly still in place: ensure()
+   * answers from here without a round trip (in a reconnect storm, most connections share a few
+   * bindings this edge already holds). Not while the store is disconnected, nor after a failed
+   * renewal: then ensure() fails as it always did.
+   */
+  private readonly confirmed = new Map<string, number>();
 
   constructor(private readonly opts: EdgeBindingsOptions) {}
 
@@ -59,11 +74,13 @@ export class EdgeBindings {
 
   /**
    * Resolves once the binding is on the broker and leased. A binding that is already live costs
-   * one atomic lease renewal, shared with every other ensure() of the same tick (a burst of
-   * connections makes one store call, not one each); otherwise the ingest tier is asked and awaited.
+   * one atomic lease renewal, shared with every other ensure() of the same tick and with those that
+   * come while it is on its way (a burst of connections makes one store call, not one each), and
+   * nothing while this edge holds it and renewed it recently; otherwise the ingest tier is asked.
    */
   async ensure(binding: Binding, timeoutMs: number): Promise<void> {
     const key = bindingKey(binding);
+    if ((this.confirmed.get(key) ?? 0) > performance.now() && this.opts.store.isConnected()) return;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await this.renewSoon(key)) return;
@@ -76,6 +93,8 @@ export class EdgeBindings {
   }
 
   private renewSoon(key: string): Promise<boolean> {
+    const flying = this.inFlight.get(key);
+    if (flying !== undefined) return flying.promise;
     let pending = this.renewals.get(key);
     if (pending === undefined) {
       pending = pendingRenewal();
@@ -88,16 +107,24 @@ export class EdgeBindings {
   private async renewPending(): Promise<void> {
     const batch = [...this.renewals];
     this.renewals = new Map();
+    for (const [key, pending] of batch) this.inFlight.set(key, pending);
     for (let i = 0; i < batch.length; i += RENEW_CHUNK) {
       const chunk = batch.slice(i, i + RENEW_CHUNK);
       try {
+        const sentAt = performance.now();
         const live = await this.opts.store.renewIfLeased(
           chunk.map(([key]) => key),
           this.opts.leaseMs,
         );
-        chunk.forEach(([, pending], j) => pending.settle(live[j] === true));
+        chunk.forEach(([key, pending], j) => {
+          this.noteRenewal(key, live[j] === true, sentAt);
+          pending.settle(live[j] === true);
+        });
       } catch (err) {
+        this.confirmed.clear();
         for (const [, pending] of chunk) pending.fail(err);
+      } finally {
+        for (const [key, pending] of chunk) if (this.inFlight.get(key) === pending) this.inFlight.delete(key);
       }
     }
   }
@@ -112,7 +139,15 @@ export class EdgeBindings {
     const key = bindingKey(binding);
     const n = (this.held.get(key) ?? 0) - 1;
     if (n > 0) this.held.set(key, n);
-    else this.held.delete(key);
+    else {
+      this.held.delete(key);
+      this.confirmed.delete(key);
+    }
+  }
+
+  private noteRenewal(key: string, live: boolean, sentAt: number): void {
+    if (live && this.held.has(key)) this.confirmed.set(key, sentAt + this.opts.leaseMs / 2);
+    else this.confirmed.delete(key);
   }
 
   get heldCount(): number {
@@ -130,12 +165,15 @@ export class EdgeBindings {
     try {
       for (let i = 0; i < keys.length; i += RENEW_CHUNK) {
         const chunk = keys.slice(i, i + RENEW_CHUNK);
+        const sentAt = performance.now();
         const live = await this.opts.store.renewIfLeased(chunk, this.opts.leaseMs);
         chunk.forEach((key, j) => {
+          this.noteRenewal(key, live[j] === true, sentAt);
           if (live[j] !== true) lost.push(key);
         });
       }
     } catch (err) {
+      this.confirmed.clear();
       this.opts.onRenewError?.(err);
     }
     for (const key of lost) this.rebind(key);

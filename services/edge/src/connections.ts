@@ -82,7 +82,9 @@ export class Connections implements ConnectionHost {
     metrics.connectionsTotal.inc();
     metrics.readySeconds.observe(seconds);
     metrics.bytesSent.inc(frame.bytes.length);
-    logger.info('connection ready', { conn: conn.id, ms: Math.round(seconds * 1000) });
+    // Per-connection lines at info cost a synchronous stdout write each, and in a reconnect storm
+    // thousands a second; the metrics count them. Only the opening stays at info.
+    logger.debug('connection ready', { conn: conn.id, ms: Math.round(seconds * 1000) });
     return true;
   }
 
@@ -99,7 +101,8 @@ export class Connections implements ConnectionHost {
       if (reason === 'idle') metrics.idleClosures.inc();
       if (reason !== 'slow' && error) metrics.bytesSent.inc(error.frame.length);
     }
-    logger.info('connection closed', {
+    // A client leaving is routine (debug); a close the server decided is worth a line at info.
+    logger[reason === 'client' ? 'debug' : 'info']('connection closed', {
       conn: conn.id,
       reason,
       durationMs: Math.round(performance.now() - conn.openedAt),
