@@ -38,16 +38,6 @@ const bindingish = fc.oneof(
   { weight: 1, arbitrary: fc.record({ exchange: fieldValue }) },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
 );
-/** Inputs from garbage to nearly valid. */
-const input = fc.oneof(
-  anyText,
-  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-  fc.array(bindingish, { maxLength: 12 }).map((list) => JSON.stringify({ bindings: list })),
-  fc
-    .tuple(fc.array(bindingish, { maxLength: 3 }), fc.string({ maxLength: 8 }))
-    .map(([list, key]) => JSON.stringify({ bindings: list, [key]: 1 })),
-);
-
 /** Bindings that satisfy every rule. */
 const validWord = fc.constantFrom('a', 'b', 'task', '*', '#', 'é', '😀', '');
 const validBinding: fc.Arbitrary<Binding> = fc.record({
@@ -56,6 +46,17 @@ const validBinding: fc.Arbitrary<Binding> = fc.record({
     .map(([p, rest]) => p + rest),
   routingKeyPattern: fc.array(validWord, { minLength: 1, maxLength: 12 }).map((w) => w.join('.') || '#'),
 });
+
+/** Inputs from garbage through nearly valid to valid (lists of up to 10, past the limit of 8). */
+const input = fc.oneof(
+  fc.array(validBinding, { minLength: 1, maxLength: 10 }).map((list) => JSON.stringify({ bindings: list })),
+  anyText,
+  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+  fc.array(bindingish, { maxLength: 12 }).map((list) => JSON.stringify({ bindings: list })),
+  fc
+    .tuple(fc.array(bindingish, { maxLength: 3 }), fc.string({ maxLength: 8 }))
+    .map(([list, key]) => JSON.stringify({ bindings: list, [key]: 1 })),
+);
 
 describe('hostile input: bindings parser properties', () => {
   it(`never throws, and whatever it accepts keeps every limit (seed ${SEED})`, () => {
