@@ -388,6 +388,7 @@ export function connectCorpus(c: CorpusContext): HostileCase[] {
   // Slow and vanishing clients.
   const timeout = { status: 408, code: 'RequestTimeout' } as const;
   const head = get(ok);
+  add('a connection that never sends a byte', '', timeout);
   add('a request head that never ends (slowloris)', head.slice(0, -2), timeout);
   // Never finished (the final CRLF is withheld), so only the headers timeout can end it.
   const unfinished = head.slice(0, -2);
