@@ -80,15 +80,16 @@ function writeRefusal(socket: Duplex, r: Refusal): void {
 }
 
 /**
- * The server's `clientError` listener: a client that reset or is already gone is dropped; any
- * other parser refusal gets a JSON answer and the connection is closed.
+ * The server's `clientError` listener: a client that reset, or left halfway through its request,
+ * is dropped uncounted; any other parser refusal gets a JSON answer and the connection is closed.
  */
 export function clientErrorListener(
   limits: HttpLimits,
   refusals: Counter<'reason'>,
 ): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // Gone: reset, or closed halfway through its request head (EOF state); nobody to answer.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
       socket.destroy();
       return;
     }
