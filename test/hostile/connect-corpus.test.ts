@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import { bindingKey, parseBindings } from '@events-proxy/protocol';
 import { TestBroker } from '../support/broker.js';
 import { randomId } from '../support/processes.js';
+import { parseMetrics } from '../support/prometheus.js';
 import { needRabbit, needRedis } from '../support/services.js';
 import { waitUntil } from '../support/wait.js';
 import { RawResponse } from '../edge/raw-http.js';
@@ -151,7 +152,7 @@ describe('hostile input: the connect corpus against a real edge and ingest', fun
     expect(controlStream.ended).to.equal(false);
   });
 
-  it('left no broker binding and no Redis key behind for what it refused, and logged no error', async () => {
+  it('left no broker binding and no Redis key behind for what it refused, counted every refusal, and logged no error', async () => {
     const queue = p.ingestConfig.queueName;
     // Bindings of accepted cases lapse after their lease (1 s) and the reaper removes them.
     await waitUntil(
@@ -170,6 +171,30 @@ describe('hostile input: the connect corpus against a real edge and ingest', fun
         true,
       );
     }
+    // Every refusal of the HTTP layer was counted once, under its reason.
+    const want: Record<string, number> = {
+      malformed: 0,
+      headers_too_large: 0,
+      headers_timeout: 0,
+      method: 0,
+    };
+    for (const c of cases) {
+      const status = 'status' in c.expect ? c.expect.status : 0;
+      const reason = { 431: 'headers_too_large', 408: 'headers_timeout', 405: 'method' }[status];
+      if (reason) want[reason]!++;
+      else if (status === 400 && 'code' in c.expect && c.expect.code === 'BadRequest') want.malformed!++;
+    }
+    const metrics = parseMetrics(
+      (await exchange(p.opsPort, getRequest('/metrics', ['Connection: close']))).body,
+    );
+    const counted = Object.fromEntries(
+      Object.keys(want).map((reason) => [
+        reason,
+        metrics.find((m) => m.name === 'events_edge_http_refusals_total' && m.labels.reason === reason)
+          ?.value,
+      ]),
+    );
+    expect(counted).to.deep.equal(want);
     const readyz = await exchange(p.opsPort, getRequest('/readyz', ['Connection: close']));
     expect(readyz.status, '/readyz').to.equal(200);
     expect(p.logs.filter((l) => l.level === 'error')).to.deep.equal([]);
