@@ -16,6 +16,8 @@ describe('edge: config', () => {
       bindTimeoutMs: 10_000,
       maxBufferedBytes: 1024 * 1024,
       drainMs: 5_000,
+      maxRequestHeaderBytes: 16_384,
+      headersTimeoutMs: 10_000,
       redisUrl: 'redis://127.0.0.1:6379',
       busDriver: 'redis',
       bindingLeaseMs: 60_000,
@@ -123,6 +125,8 @@ describe('edge: config', () => {
         'BIND_TIMEOUT_SECONDS',
         'MAX_BUFFERED_BYTES',
         'DRAIN_SECONDS',
+        'MAX_REQUEST_HEADER_BYTES',
+        'HEADERS_TIMEOUT_SECONDS',
       ].sort(),
     );
   });

@@ -23,6 +23,18 @@ describe('protocol: bindings', () => {
     expect(r).to.deep.equal({ ok: true, bindings: [{ exchange: 'exchange/a', routingKeyPattern: 'a.#' }] });
   });
 
+  it('refuses names with an unpaired surrogate, which have no UTF-8 form, and accepts paired ones', () => {
+    expect(errorOf('{"bindings":[{"exchange":"exchange/a\\ud800","routingKeyPattern":"#"}]}')).to.equal(
+      'Binding 0: `exchange` is not valid Unicode (it has an unpaired surrogate)',
+    );
+    expect(errorOf('{"bindings":[{"exchange":"exchange/a","routingKeyPattern":"\\udc00.x"}]}')).to.equal(
+      'Binding 0: `routingKeyPattern` is not valid Unicode (it has an unpaired surrogate)',
+    );
+    expect(
+      parse('{"bindings":[{"exchange":"exchange/\\ud83d\\ude00","routingKeyPattern":"#"}]}').ok,
+    ).to.equal(true);
+  });
+
   it('collapses duplicate bindings', () => {
     const b = { exchange: 'exchange/a', routingKeyPattern: '#' };
     const r = parse({ bindings: [b, b, { ...b, routingKeyPattern: '*' }] });

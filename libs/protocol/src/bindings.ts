@@ -69,6 +69,12 @@ export function parseBindings(raw: string | undefined, limits: BindingLimits): B
   return { ok: true, bindings };
 }
 
+/** Matches a UTF-16 surrogate that is not half of a pair (in `u` mode a pair is one code point). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+const notUnicode = (index: number, field: string): string =>
+  `Binding ${index}: \`${field}\` is not valid Unicode (it has an unpaired surrogate)`;
+
 function checkBinding(item: unknown, index: number, limits: BindingLimits): Binding | string {
   if (typeof item !== 'object' || item === null) return MSG_BINDING_FIELDS;
   const { exchange, routingKeyPattern } = item as Record<string, unknown>;
@@ -77,6 +83,10 @@ function checkBinding(item: unknown, index: number, limits: BindingLimits): Bind
   if (typeof exchange !== 'string') return `Binding ${index}: \`exchange\` must be a string`;
   if (typeof routingKeyPattern !== 'string')
     return `Binding ${index}: \`routingKeyPattern\` must be a string`;
+  // An unpaired surrogate has no UTF-8 form: it would reach the broker and Redis as U+FFFD, a
+  // different name from the one this connection's channel is keyed by, so nothing would arrive.
+  if (LONE_SURROGATE.test(exchange)) return notUnicode(index, 'exchange');
+  if (LONE_SURROGATE.test(routingKeyPattern)) return notUnicode(index, 'routingKeyPattern');
   if (Buffer.byteLength(exchange) > MAX_SHORT_STRING_BYTES) {
     return `Binding ${index}: exchange name is longer than ${MAX_SHORT_STRING_BYTES} bytes`;
   }

@@ -20,6 +20,10 @@ export interface EdgeConfig extends CommonConfig {
   readonly maxBufferedBytes: number;
   /** On shutdown, open streams are closed spread over this long. */
   readonly drainMs: number;
+  /** Most bytes of a request line (query string included) plus headers; more is answered 431. */
+  readonly maxRequestHeaderBytes: number;
+  /** A request whose head has not fully arrived after this long is answered 408 (slowloris). */
+  readonly headersTimeoutMs: number;
 }
 
 /** Reads the edge role's configuration; throws a ConfigError listing every problem at once. */
@@ -52,6 +56,8 @@ function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
     bindTimeoutMs: env.seconds('BIND_TIMEOUT_SECONDS', 10, 0.001, 3_600),
     maxBufferedBytes: env.int('MAX_BUFFERED_BYTES', 1024 * 1024, 1),
     drainMs: env.seconds('DRAIN_SECONDS', 5, 0, 3_600),
+    maxRequestHeaderBytes: env.int('MAX_REQUEST_HEADER_BYTES', 16_384, 1_024, 16 * 1024 * 1024),
+    headersTimeoutMs: env.seconds('HEADERS_TIMEOUT_SECONDS', 10, 0.1, 300),
   };
 }
 

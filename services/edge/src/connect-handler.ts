@@ -111,7 +111,7 @@ export function createConnectHandler(
     if (!conn.isClosed) connections.ready(conn, READY);
   };
 
-  return (req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const openedAt = performance.now();
     if (req.method === 'HEAD') {
       // Express routes HEAD to GET handlers; a HEAD response has no body, so no stream either.
@@ -172,5 +172,21 @@ export function createConnectHandler(
     const { conn, subscribed } = connections.add(res, parsed.bindings, channels, openedAt);
     if (res.socket === null || res.socket.destroyed) conn.clientGone();
     void bindAndReady(conn, subscribed);
+  };
+
+  return (req, res) => {
+    if (res.socket !== null) return handle(req, res);
+    // Pipelined behind a response still being sent on this socket (an open stream, say): Node
+    // queues this response until that one ends. Serve it then, as its own stream; a stream opened
+    // now would be held (counted, bound, renewed) without anything reaching its client.
+    const onSocket = (): void => {
+      req.socket.off('close', onClose);
+      handle(req, res);
+    };
+    const onClose = (): void => {
+      res.off('socket', onSocket);
+    };
+    res.once('socket', onSocket);
+    req.socket.once('close', onClose);
   };
 }

@@ -9,6 +9,7 @@ import type { EdgeConfig } from './config.js';
 import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
 import { errorEvent } from './connection.js';
 import { Connections } from './connections.js';
+import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
 import { createEdgeMetrics } from './metrics.js';
 import { Ticker } from './tickers.js';
@@ -47,6 +48,18 @@ export interface Edge {
 
 /** Batches a drain closes streams in, at most ten per second: clients do not all reconnect at once. */
 const DRAIN_STEP_MS = 100;
+
+/**
+ * How often Node looks for requests past HEADERS_TIMEOUT_SECONDS (its default, 30 s, would let a
+ * slowloris client hold a socket 30 s past the limit). It only walks requests still arriving.
+ */
+const HEADERS_CHECK_INTERVAL_MS = 1000;
+
+/**
+ * Node's limit on receiving a whole request. A stream's GET has no body, so once its head is in this
+ * never applies to it; it only has to be at least the headers timeout, which Node requires.
+ */
+const REQUEST_TIMEOUT_MS = 300_000;
 
 /** The edge role, with every dependency injected (main.ts and single-node mode compose it). */
 export function createEdge(deps: EdgeDeps): Edge {
@@ -106,7 +119,22 @@ export function createEdge(deps: EdgeDeps): Edge {
     }),
     uptimeSeconds: () => process.uptime(),
   });
-  const server = http.createServer({ noDelay: true }, listener);
+  const server = http.createServer(
+    {
+      noDelay: true,
+      maxHeaderSize: config.maxRequestHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: Math.max(REQUEST_TIMEOUT_MS, config.headersTimeoutMs),
+      connectionsCheckingInterval: Math.min(HEADERS_CHECK_INTERVAL_MS, config.headersTimeoutMs),
+    },
+    listener,
+  );
+  const httpLimits = {
+    maxHeaderBytes: config.maxRequestHeaderBytes,
+    headersTimeoutMs: config.headersTimeoutMs,
+  };
+  server.on('clientError', clientErrorListener(httpLimits, metrics.httpRefusals));
+  server.on('connect', connectMethodListener(metrics.httpRefusals));
   const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE);
 
   bindings.start();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { HTTP_REFUSAL_REASONS } from './http-refusals.js';
 
 /** Why a connection never became a live stream. */
 export const REJECT_REASONS = [
@@ -21,6 +22,8 @@ export interface EdgeMetrics {
   /** Connections that reached `ready`. */
   readonly connectionsTotal: Counter;
   readonly rejected: Counter<'reason'>;
+  /** Requests the HTTP layer refused before any route saw them (malformed, too large, too slow). */
+  readonly httpRefusals: Counter<'reason'>;
   readonly closes: Counter<'reason'>;
   readonly idleClosures: Counter;
   /** Streams the client ended (not counted as closes). */
@@ -73,7 +76,14 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
     labelNames: ['reason'] as const,
     registers,
   });
+  const httpRefusals = new Counter({
+    name: 'events_edge_http_refusals_total',
+    help: 'Requests refused by the HTTP layer before routing, by reason: malformed (400), headers_too_large (431), headers_timeout (408), method (405).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  for (const reason of HTTP_REFUSAL_REASONS) httpRefusals.inc({ reason }, 0);
   for (const reason of CLOSE_REASONS) closes.inc({ reason }, 0);
   return {
     connectionsTotal: new Counter({
@@ -82,6 +92,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
       registers,
     }),
     rejected,
+    httpRefusals,
     closes,
     idleClosures: new Counter({
       name: 'events_edge_idle_closures_total',

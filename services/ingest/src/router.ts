@@ -17,7 +17,17 @@ export interface RouterOptions {
   readonly nextId: () => string;
   /** How long to wait after a failed publish before returning the messages to the queue. */
   readonly retryDelayMs?: number;
+  /** Deliveries whose body or rendered frame is larger are not published (default MAX_FRAME_BYTES). */
+  readonly maxFrameBytes?: number;
 }
+
+/**
+ * The largest `message` frame put on the bus. Redis disconnects a pub/sub subscriber whose output
+ * buffer passes 32 MiB (`client-output-buffer-limit pubsub`, its default hard limit), so one frame
+ * near that size would cut every edge's subscription to the bus and lose what is published while
+ * they reconnect. 8 MiB is Redis's soft limit, far above any Pulse message (a few kB).
+ */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 /**
  * The hot path, one per consumer channel: match each delivery against the active bindings, render
@@ -86,9 +96,25 @@ export class Router {
       this.unmatched++;
       return;
     }
+    const limit = this.opts.maxFrameBytes ?? MAX_FRAME_BYTES;
+    // The body is checked before rendering (no copy of a huge body is made), the frame after it
+    // (escaping a binary body as a JSON string can make it up to six times larger).
+    if (msg.content.length > limit)
+      return this.refuseTooLarge(exchange, routingKey, msg.content.length, limit);
     const delivery = { exchange, routingKey, redelivered, cc, body: msg.content };
     const envelope = renderMessageEnvelope(this.opts.nextId(), receivedAt, delivery);
+    if (envelope.length > limit) return this.refuseTooLarge(exchange, routingKey, envelope.length, limit);
     for (const channel of channels) this.batch.push({ channel, envelope });
+  }
+
+  private refuseTooLarge(exchange: string, routingKey: string, bytes: number, limit: number): void {
+    this.unmatched++;
+    this.opts.logger.warn('message too large for the bus; not delivered', {
+      exchange,
+      routingKey,
+      bytes,
+      maxFrameBytes: limit,
+    });
   }
 
   private async drain(): Promise<void> {

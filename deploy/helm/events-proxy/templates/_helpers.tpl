@@ -157,6 +157,8 @@ CORS_ORIGINS: {{ include "events-proxy.commaList" .corsOrigins | quote }}
 BIND_TIMEOUT_SECONDS: {{ .bindTimeoutSeconds | int64 | toString | quote }}
 MAX_BUFFERED_BYTES: {{ .maxBufferedBytes | int64 | toString | quote }}
 DRAIN_SECONDS: {{ .drainSeconds | int64 | toString | quote }}
+MAX_REQUEST_HEADER_BYTES: {{ .maxRequestHeaderBytes | int64 | toString | quote }}
+HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
 {{- end }}
 {{- end }}
 
