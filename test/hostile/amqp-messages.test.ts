@@ -256,7 +256,7 @@ describe('hostile input: malformed AMQP messages through a real ingest and edge'
       expect(last.at(-1)!.payload).to.deep.equal({ after: delivered - 1 });
       if (c.tooLarge) {
         const logged = p.logs.filter((l) => l.msg === 'message too large for the bus; not delivered');
-        expect(logged.at(-1)).to.include({ exchange, routingKey: key, maxFrameBytes: MAX_FRAME_BYTES });
+        expect(logged.at(-1)).to.include({ exchange, routingKey: key, maxMessageBytes: MAX_FRAME_BYTES });
       }
       if (skipped) return;
       const odd = last[0]!;

@@ -55,6 +55,7 @@ describe('ingest: config', () => {
       AMQP_QUEUE_MESSAGE_TTL_SECONDS: '2.5',
       AMQP_SINGLE_ACTIVE_CONSUMER: 'false',
       BIND_CONCURRENCY: '3',
+      MAX_MESSAGE_BYTES: '65536',
     });
     expect(c).to.deep.include({
       amqpUrl: 'amqp://alice:secret@rabbit:5672/vh',
@@ -66,6 +67,7 @@ describe('ingest: config', () => {
       queueMessageTtlMs: 2500,
       singleActiveConsumer: false,
       bindConcurrency: 3,
+      maxMessageBytes: 65_536,
     });
   });
 
@@ -194,6 +196,7 @@ describe('ingest: config', () => {
         'AMQP_QUEUE_MESSAGE_TTL_SECONDS',
         'AMQP_SINGLE_ACTIVE_CONSUMER',
         'BIND_CONCURRENCY',
+        'MAX_MESSAGE_BYTES',
         'REDIS_URL',
         'REDIS_CLUSTER_NODES',
         'BUS_DRIVER',

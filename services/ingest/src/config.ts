@@ -1,4 +1,5 @@
 import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
+import { MAX_FRAME_BYTES } from './router.js';
 import { amqpVhost, defaultQueueName, pulseUrl, redactAmqpUrl } from './amqp-url.js';
 import type { SharedQueueType } from './shared-queue.js';
 
@@ -24,6 +25,8 @@ export interface IngestConfig extends CommonConfig {
   readonly queueMessageTtlMs: number;
   /** x-single-active-consumer: one replica consumes at a time, which keeps message order. */
   readonly singleActiveConsumer: boolean;
+  /** A message whose body or rendered frame is larger is not published on the bus (MAX_MESSAGE_BYTES). */
+  readonly maxMessageBytes: number;
   /** Bind requests handled at once by this replica. */
   readonly bindConcurrency: number;
 }
@@ -58,6 +61,9 @@ function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
     queueMessageTtlMs: env.seconds('AMQP_QUEUE_MESSAGE_TTL_SECONDS', 300, 1, 86_400 * 7),
     singleActiveConsumer: env.bool('AMQP_SINGLE_ACTIVE_CONSUMER', true),
     bindConcurrency: env.int('BIND_CONCURRENCY', 32, 1, 256),
+    // Redis closes a subscriber whose output buffer passes 32 MiB (its default pub/sub hard limit):
+    // a larger frame would cut every edge off the bus, so the cap stays well under it.
+    maxMessageBytes: env.int('MAX_MESSAGE_BYTES', MAX_FRAME_BYTES, 1024, 24 * 1024 * 1024),
   };
 }
 

@@ -13,6 +13,8 @@ import { declareSharedQueue, type SharedQueueOptions } from './shared-queue.js';
 export interface SharedQueueConsumerOptions {
   readonly queue: SharedQueueOptions;
   readonly prefetch: number;
+  /** Larger messages are not published (the router's `maxFrameBytes`). */
+  readonly maxMessageBytes: number;
   readonly store: LeaseStore;
   readonly broker: AmqpBrokerBindings;
   readonly membership: Membership;
@@ -58,6 +60,7 @@ export class SharedQueueConsumer {
       metrics: opts.metrics,
       logger: opts.logger,
       nextId: opts.nextId,
+      maxFrameBytes: opts.maxMessageBytes,
     });
     ch.on('close', () => {
       router.abandon();

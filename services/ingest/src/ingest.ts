@@ -110,6 +110,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       singleActiveConsumer: config.singleActiveConsumer,
     },
     prefetch: config.prefetch,
+    maxMessageBytes: config.maxMessageBytes,
     store,
     broker: amqpBindings,
     membership,

@@ -4,6 +4,7 @@ export interface IngestMetrics {
   readonly consumed: Counter;
   readonly framesPublished: Counter;
   readonly unmatched: Counter;
+  readonly tooLarge: Counter;
   readonly bindRequests: Counter<'result'>;
   readonly publishFailures: Counter;
   readonly publishSeconds: Histogram;
@@ -53,6 +54,11 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
     unmatched: new Counter({
       name: 'events_ingest_messages_unmatched_total',
       help: 'Messages that matched no active binding (acked and dropped).',
+      registers,
+    }),
+    tooLarge: new Counter({
+      name: 'events_ingest_messages_too_large_total',
+      help: 'Matching messages not published because their body or frame passed MAX_MESSAGE_BYTES (also counted as unmatched).',
       registers,
     }),
     bindRequests: new Counter({

@@ -109,11 +109,12 @@ export class Router {
 
   private refuseTooLarge(exchange: string, routingKey: string, bytes: number, limit: number): void {
     this.unmatched++;
+    this.opts.metrics.tooLarge.inc();
     this.opts.logger.warn('message too large for the bus; not delivered', {
       exchange,
       routingKey,
       bytes,
-      maxFrameBytes: limit,
+      maxMessageBytes: limit,
     });
   }
 

@@ -130,6 +130,7 @@ AMQP_SINGLE_ACTIVE_CONSUMER: {{ .singleActiveConsumer | toString | quote }}
 AMQP_QUEUE_TYPE: {{ .queueType | quote }}
 AMQP_RECONNECT_MAX_DELAY_SECONDS: {{ .reconnectMaxDelaySeconds | toString | quote }}
 BIND_CONCURRENCY: {{ .bindConcurrency | int64 | toString | quote }}
+MAX_MESSAGE_BYTES: {{ .maxMessageBytes | int64 | toString | quote }}
 {{- end }}
 {{- with .Values.amqp.pulse }}
 {{- if .username }}
