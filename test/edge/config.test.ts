@@ -127,6 +127,7 @@ describe('edge: config', () => {
         'DRAIN_SECONDS',
         'MAX_REQUEST_HEADER_BYTES',
         'HEADERS_TIMEOUT_SECONDS',
+        'LISTEN_BACKLOG',
       ].sort(),
     );
   });

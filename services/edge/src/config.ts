@@ -24,6 +24,8 @@ export interface EdgeConfig extends CommonConfig {
   readonly maxRequestHeaderBytes: number;
   /** A request whose head has not fully arrived after this long is answered 408 (slowloris). */
   readonly headersTimeoutMs: number;
+  /** Connections the kernel queues for accept() (capped by net.core.somaxconn). */
+  readonly listenBacklog: number;
 }
 
 /** Reads the edge role's configuration; throws a ConfigError listing every problem at once. */
@@ -58,6 +60,9 @@ function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
     drainMs: env.seconds('DRAIN_SECONDS', 5, 0, 3_600),
     maxRequestHeaderBytes: env.int('MAX_REQUEST_HEADER_BYTES', 16_384, 1_024, 16 * 1024 * 1024),
     headersTimeoutMs: env.seconds('HEADERS_TIMEOUT_SECONDS', 10, 0.1, 300),
+    // Node's default is 511: the clients of a killed edge all reconnecting at once overflow it, and
+    // the kernel drops each extra SYN, which costs that client 1 s, then 3, 7, 15 s of retries.
+    listenBacklog: env.int('LISTEN_BACKLOG', 4096, 1, 65_535),
   };
 }
 

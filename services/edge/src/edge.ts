@@ -171,7 +171,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     listen(port = config.port) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, () => {
+        server.listen({ port, backlog: config.listenBacklog }, () => {
           server.off('error', reject);
           const actual = (server.address() as AddressInfo).port;
           logger.info('edge listening', { port: actual });

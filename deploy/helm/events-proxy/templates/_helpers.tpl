@@ -160,6 +160,7 @@ MAX_BUFFERED_BYTES: {{ .maxBufferedBytes | int64 | toString | quote }}
 DRAIN_SECONDS: {{ .drainSeconds | int64 | toString | quote }}
 MAX_REQUEST_HEADER_BYTES: {{ .maxRequestHeaderBytes | int64 | toString | quote }}
 HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
+LISTEN_BACKLOG: {{ .listenBacklog | int64 | toString | quote }}
 {{- end }}
 {{- end }}
 
