@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { LIST_BINDINGS_ARGS, bindingsIn } from '../support/broker.js';
 import { freePort } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
 import { randomName } from './support.js';
@@ -129,18 +130,6 @@ export class PrivateRabbit {
 
   /** The routing keys bound from `exchange` to `queue` on this node. */
   async bindings(exchange: string, queue: string): Promise<string[]> {
-    const stdout = await this.ctl([
-      '-q',
-      'list_bindings',
-      'source_name',
-      'destination_name',
-      'routing_key',
-      '--no-table-headers',
-    ]);
-    return stdout
-      .split('\n')
-      .map((l) => l.split('\t'))
-      .filter(([src, dst]) => src === exchange && dst === queue)
-      .map(([, , key]) => key ?? '');
+    return bindingsIn(await this.ctl([...LIST_BINDINGS_ARGS]), exchange, queue);
   }
 }

@@ -47,6 +47,25 @@ export class TestBroker {
   }
 }
 
+/** The arguments of a `rabbitmqctl` binding listing that `bindingsIn` reads. */
+export const LIST_BINDINGS_ARGS = [
+  '-q',
+  'list_bindings',
+  'source_name',
+  'destination_name',
+  'routing_key',
+  '--no-table-headers',
+] as const;
+
+/** The routing keys bound from `exchange` to `queue` in a listing made with LIST_BINDINGS_ARGS. */
+export function bindingsIn(listing: string, exchange: string, queue: string): string[] {
+  return listing
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter(([src, dst]) => src === exchange && dst === queue)
+    .map(([, , key]) => key ?? '');
+}
+
 /**
  * The routing keys bound from `exchange` to `queue`, as RabbitMQ reports them (the machine's
  * broker, or the named node).
@@ -54,16 +73,7 @@ export class TestBroker {
 export async function brokerBindings(exchange: string, queue: string, node?: string): Promise<string[]> {
   const { stdout } = await run('rabbitmqctl', [
     ...(node === undefined ? [] : ['-n', node]),
-    '-q',
-    'list_bindings',
-    'source_name',
-    'destination_name',
-    'routing_key',
-    '--no-table-headers',
+    ...LIST_BINDINGS_ARGS,
   ]);
-  return stdout
-    .split('\n')
-    .map((l) => l.split('\t'))
-    .filter(([src, dst]) => src === exchange && dst === queue)
-    .map(([, , key]) => key ?? '');
+  return bindingsIn(stdout, exchange, queue);
 }
