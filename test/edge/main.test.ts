@@ -91,8 +91,11 @@ describe('edge: main', function () {
       );
       expect(stream.status).to.equal(200);
       await waitUntil(
-        () => run.output().includes('"connection opened"'),
-        'the connection to be logged',
+        async () =>
+          /^events_edge_connections 1$/m.test(
+            await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+          ),
+        'the edge to count the connection',
         5_000,
       );
 

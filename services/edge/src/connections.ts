@@ -68,7 +68,7 @@ export class Connections implements ConnectionHost {
     this.open.add(conn);
     for (const b of bindings) this.deps.bindings.hold(b);
     res.on('close', () => conn.clientGone());
-    logger.info('connection opened', { conn: id, bindings: bindings.length });
+    logger.debug('connection opened', { conn: id, bindings: bindings.length });
     const subscribed = Promise.all(channels.map((ch) => hub.join(ch, conn))).then(() => undefined);
     return { conn, subscribed };
   }
