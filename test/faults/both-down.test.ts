@@ -61,11 +61,11 @@ describe('faults: Redis and RabbitMQ both down for 30 s', function () {
     const readyAt = await scene.waitReadyAgain(backAt);
     for (const p of scene.processes) scene.expectReadiness(p, false, downAt + 1000, restartingAt);
 
-    const upTo = publisher.lastConfirmed + 1;
+    const upTo = await publisher.confirmedFromNow();
     await waitAllReceived(streams, upTo);
     const deliveringAt = Date.now();
     const fresh = await scene.open(scene.edges[1], 'seq.#');
-    await waitAllReceived([...streams, fresh], publisher.nextSeq);
+    await waitAllReceived([...streams, fresh], await publisher.confirmedFromNow());
 
     scene.watch.expectHealthy();
     for (const [i, c] of [...streams, fresh].entries()) expectStreamOpen(c, `stream ${i}`);

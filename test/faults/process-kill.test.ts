@@ -92,7 +92,7 @@ describe('faults: processes killed under live streams', function () {
     const restarted = await startService('ingest', env);
     const restartedAt = Date.now();
     watch = new ProcessWatch([restarted, edge]);
-    const upTo = publisher.lastConfirmed + 1;
+    const upTo = await publisher.confirmedFromNow();
     await waitAllReceived(streams, upTo);
 
     watch.expectHealthy();
@@ -122,12 +122,12 @@ describe('faults: processes killed under live streams', function () {
 
     await active.stop('SIGKILL');
     const killedAt = Date.now();
-    const afterKill = publisher.lastConfirmed + 1;
+    const afterKill = await publisher.confirmedFromNow();
     await waitAllReceived(streams, afterKill);
     const tookOverMs = Date.now() - killedAt;
     // The standby now also serves bind requests for new bindings.
     const fresh = await open(edge, 'seq.*.x');
-    const upTo = publisher.lastConfirmed + 1;
+    const upTo = await publisher.confirmedFromNow();
     await waitAllReceived(streams, upTo);
 
     watch.expectHealthy();

@@ -62,7 +62,7 @@ describe('faults: RabbitMQ restarted under live streams', function () {
     scene.expectReadiness(ingest, false, stoppedAt + 1000, restartingAt);
     for (const edge of edges) scene.expectReadiness(edge, true, stoppingAt, Date.now());
 
-    const upTo = publisher.lastConfirmed + 1;
+    const upTo = await publisher.confirmedFromNow();
     await waitAllReceived(streams, upTo);
     const deliveringAt = Date.now();
     const fresh = await scene.open(edges[1], 'seq.*.new');

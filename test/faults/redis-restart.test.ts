@@ -66,16 +66,16 @@ describe('faults: Redis restarted under live streams', function () {
     const readyAt = await scene.waitReadyAgain(restartedAt);
     for (const p of scene.processes) scene.expectReadiness(p, false, stoppedAt + 1000, restartedAt);
 
-    const firstAfter = publisher.lastConfirmed + 1;
+    const firstAfter = await publisher.confirmedFromNow();
     await waitAllReceived(streams, firstAfter);
     const recoveredAt = Date.now();
 
     // The restarted Redis is empty: the leases are gone. Two lease periods later the bindings must
     // still be on the broker (leased again by the ingest and the edges), so messages still arrive.
     await sleep(2 * LEASE_SECONDS * 1000);
-    await waitAllReceived(streams, publisher.lastConfirmed + 1);
+    await waitAllReceived(streams, await publisher.confirmedFromNow());
     const fresh = await scene.open(scene.edges[1], 'seq.#');
-    const upTo = publisher.nextSeq; // published after the new stream's ready
+    const upTo = await publisher.confirmedFromNow(); // published after the new stream's ready
     await waitAllReceived([...streams, fresh], upTo);
 
     scene.watch.expectHealthy();

@@ -36,9 +36,15 @@ export class SequencePublisher {
     return this.confirmed.filter((c) => c.at > at).map((c) => c.seq);
   }
 
-  /** The sequence number of the next message, not yet handed to the broker. */
-  get nextSeq(): number {
-    return this.next;
+  /**
+   * The number of the first message handed to the broker after this call that the broker
+   * confirmed, once there is one. (The next number itself may never be confirmed: a message in
+   * flight when the broker goes away is lost to the publisher, which goes on with the next.)
+   */
+  async confirmedFromNow(ms = 30_000): Promise<number> {
+    const from = this.next;
+    await waitUntil(() => this.lastConfirmed >= from, `a message from number ${from} on confirmed`, ms);
+    return this.confirmed.find((c) => c.seq >= from)!.seq;
   }
 
   get lastConfirmed(): number {

@@ -62,8 +62,8 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
   ): RedisClient =>
     connectTarget(target, { name: `${opts.keyPrefix}${role}`, logger, maxRetriesPerRequest, ...extra });
   // Lease calls fail after two reconnect attempts instead of piling up during an outage, and
-  // publishes fail at once (the router returns them to the queue until Redis is back and the edges
-  // have re-subscribed); BullMQ requires null.
+  // publishes fail at once (the router tries them again until Redis is back and the edges have
+  // re-subscribed); BullMQ requires null.
   const connections = {
     publisher: connect('bus-pub', 2, { failWhileDisconnected: true }),
     subscriber: connect('bus-sub', 2),

@@ -69,7 +69,7 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
     }),
     publishFailures: new Counter({
       name: 'events_ingest_publish_failures_total',
-      help: 'Failed bus publishes; their messages were returned to the queue for redelivery.',
+      help: 'Failed bus publishes (each attempt); the batch is tried again every second.',
       registers,
     }),
     publishSeconds: new Histogram({

@@ -15,7 +15,7 @@ export interface RouterOptions {
   readonly logger: Logger;
   /** A process-unique id for each routed message (the envelope id). */
   readonly nextId: () => string;
-  /** How long to wait after a failed publish before returning the messages to the queue. */
+  /** How long to wait after a failed publish before trying it again. */
   readonly retryDelayMs?: number;
   /** Deliveries whose body or rendered frame is larger are not published (default MAX_FRAME_BYTES). */
   readonly maxFrameBytes?: number;
@@ -36,8 +36,10 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
  * Deliveries are routed as they arrive but published in batches: everything that arrives while
  * the previous publish is in flight (or within the same tick) goes out in one bus round trip, and
  * one ack with `allUpTo` settles the whole batch. Only one publish is in flight at a time, so
- * order holds; a failed publish returns every unacked message to the queue (in order) after a
- * short delay instead of publishing later ones ahead of them.
+ * order holds. A failed publish is tried again, the same batch, after a short delay, for as long
+ * as the bus fails: later deliveries wait behind it (at most the prefetch count, unacked, so they
+ * stay the broker's until published). Returning the batch to the queue instead would let a
+ * delivery already on its way to this consumer overtake the returned ones.
  */
 export class Router {
   private batch: BusMessage[] = [];
@@ -47,6 +49,8 @@ export class Router {
   private unmatched = 0;
   private running: Promise<void> | undefined;
   private closed = false;
+  /** close() was called: a publish that fails is not tried again (its deliveries stay unacked). */
+  private closing = false;
 
   constructor(private readonly opts: RouterOptions) {}
 
@@ -70,8 +74,12 @@ export class Router {
       .finally(() => (this.running = undefined));
   }
 
-  /** Stops routing; resolves once the publish in flight (if any) has finished and been acked. */
+  /**
+   * Stops routing; resolves once the publish in flight (if any) has finished and been acked, or
+   * has failed: then its deliveries stay unacked and return to the queue with the channel.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     await this.running;
     this.closed = true;
   }
@@ -128,34 +136,38 @@ export class Router {
       this.batch = [];
       this.newest = undefined;
       this.consumed = this.unmatched = 0;
-      if (messages.length > 0) {
-        const endTimer = metrics.publishSeconds.startTimer();
-        try {
-          await this.opts.bus.publish(messages);
-        } catch (err) {
-          await this.requeueAfterFailure(err, upTo);
-          continue;
-        }
-        endTimer();
-        metrics.framesPublished.inc(messages.length);
-      }
+      if (messages.length > 0 && !(await this.publishUntilDone(messages))) return;
       this.settle(() => this.opts.channel.ack(upTo, true));
     }
   }
 
-  private async requeueAfterFailure(err: unknown, failed: ConsumeMessage): Promise<void> {
+  /** Publishes the batch, trying again while the bus fails; false if the router closed first. */
+  private async publishUntilDone(messages: readonly BusMessage[]): Promise<boolean> {
+    const { metrics, logger } = this.opts;
     const delay = this.opts.retryDelayMs ?? 1000;
-    this.opts.metrics.publishFailures.inc();
-    this.opts.logger.warn('could not publish to the bus; returning the messages to the queue', {
-      error: errorText(err),
-      retryInMs: delay,
-    });
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    // Everything delivered since goes back too, so nothing overtakes the failed batch.
-    const upTo = this.newest ?? failed;
-    this.batch = [];
-    this.newest = undefined;
-    this.settle(() => this.opts.channel.nack(upTo, true, true));
+    for (let attempt = 1; ; attempt++) {
+      const endTimer = metrics.publishSeconds.startTimer();
+      try {
+        await this.opts.bus.publish(messages);
+        endTimer();
+        metrics.framesPublished.inc(messages.length);
+        if (attempt > 1)
+          logger.info('published to the bus again', { frames: messages.length, attempts: attempt });
+        return true;
+      } catch (err) {
+        metrics.publishFailures.inc();
+        // The first failure of an outage is a warning; the retries (one a second) are detail.
+        const log = attempt === 1 ? logger.warn : logger.debug;
+        log('could not publish to the bus; trying again', {
+          error: errorText(err),
+          frames: messages.length,
+          attempt,
+          retryInMs: delay,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.closed || this.closing) return false;
+    }
   }
 
   private settle(op: () => void): void {

@@ -25,7 +25,8 @@ export interface RedisConnectionOptions {
   /**
    * Commands fail at once while disconnected, and those in flight when the connection drops fail
    * instead of being sent again on reconnect. For the bus publisher: a batch caught by an outage
-   * must go back to the queue, not out the moment Redis is back, before the edges re-subscribe.
+   * must fail (the router tries it again after the grace below), not go out the moment Redis is
+   * back, before the edges re-subscribe.
    */
   readonly failWhileDisconnected?: boolean;
   /**
@@ -59,7 +60,7 @@ export function reconnectDelay(attempt: number): number {
 /**
  * How long a publisher holds its messages back after it reconnected. The edges reconnect at least
  * every MAX_RECONNECT_DELAY_MS and re-subscribe when they do; publishing at once would send the
- * ingest's backlog (the messages returned to the queue during the outage) to channels that no
+ * ingest's backlog (the messages it held during the outage) to channels that no
  * edge has re-subscribed yet, and pub/sub would drop them.
  */
 export const RESUBSCRIBE_GRACE_MS = 2 * MAX_RECONNECT_DELAY_MS;
