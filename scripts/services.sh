@@ -3,16 +3,20 @@
 # running on a Debian machine. Idempotent: services that already answer are left alone.
 # No systemd needed (nothing here uses systemctl or service).
 #
-# Usage: bash scripts/services.sh [--with-chromium]
+# Usage: bash scripts/services.sh [--with-chromium | --for-tests]
 #   --with-chromium  also install Debian's chromium (/usr/bin/chromium) for the browser tests.
+#   --for-tests      everything `npm test` needs: chromium, and helm (scripts/fetch-helm.sh, cached
+#                    at .tmp/bin/helm) for the chart tests.
 set -euo pipefail
 
 with_chromium=0
+with_helm=0
 for arg in "$@"; do
   case "$arg" in
     --with-chromium) with_chromium=1 ;;
+    --for-tests) with_chromium=1 with_helm=1 ;;
     -h | --help)
-      sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -139,6 +143,12 @@ if rabbit_ready; then
     as_root rabbitmqctl -q set_permissions -p / guest '.*' '.*' '.*' >/dev/null
   fi
   log "rabbitmq guest user ok"
+fi
+
+if [ "$with_helm" -eq 1 ]; then
+  # As the invoking user (not root), so .tmp/bin/helm belongs to whoever runs the tests.
+  bash "$(dirname "${BASH_SOURCE[0]}")/fetch-helm.sh" >/dev/null || die "could not fetch helm for the chart tests"
+  log "helm ok (.tmp/bin/helm)"
 fi
 
 log "ready: redis 127.0.0.1:6379, rabbitmq 127.0.0.1:5672 (guest/guest)"

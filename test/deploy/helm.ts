@@ -17,7 +17,7 @@ export function findHelm(): string {
   if (fromEnv) {
     if (!existsSync(fromEnv)) {
       throw new Error(
-        `HELM_BIN=${fromEnv} does not exist: run \`bash scripts/fetch-helm.sh\` or fix HELM_BIN`,
+        `HELM_BIN=${fromEnv} does not exist: fix HELM_BIN, or unset it and run \`bash scripts/services.sh --for-tests\``,
       );
     }
     return fromEnv;
@@ -25,7 +25,7 @@ export function findHelm(): string {
   const local = path.join(ROOT, '.tmp/bin/helm');
   if (existsSync(local)) return local;
   throw new Error(
-    'helm not found: set HELM_BIN or run `bash scripts/fetch-helm.sh` (it puts helm at .tmp/bin/helm)',
+    'helm not found: run `bash scripts/services.sh --for-tests` (it puts helm at .tmp/bin/helm), or set HELM_BIN',
   );
 }
 

@@ -43,7 +43,7 @@ describe('e2e: a browser receives messages', function () {
     await needRedis();
     if (!existsSync(CHROMIUM)) {
       throw new Error(
-        `Chromium not found at ${CHROMIUM}: run \`bash scripts/services.sh --with-chromium\` (or set CHROMIUM_PATH)`,
+        `Chromium not found at ${CHROMIUM}: run \`bash scripts/services.sh --for-tests\` (or set CHROMIUM_PATH)`,
       );
     }
     broker = await TestBroker.connect();
