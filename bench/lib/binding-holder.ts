@@ -1,9 +1,9 @@
 /**
- * Holds bindings the way an edge does (EdgeBindings: ensure, then renew the lease), for the
+ * Holds bindings the way an edge does (EdgeControlPlane: ensure, then renew the lease), for the
  * reference broadcaster, which has no control plane of its own: with it, the real ingest binds
  * the reference's patterns and feeds it the same Redis channels it feeds the edges.
  */
-import { EdgeBindings, createRedisDrivers, type Drivers } from '@events-proxy/cluster';
+import { EdgeControlPlane, createRedisDrivers, type Drivers } from '@events-proxy/cluster';
 import type { Binding } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
 
@@ -15,7 +15,7 @@ export class BindingHolder {
 
   private constructor(
     private readonly drivers: Drivers,
-    private readonly bindings: EdgeBindings,
+    private readonly bindings: EdgeControlPlane,
   ) {}
 
   static open(redisUrl: string, keyPrefix: string, leaseMs: number): BindingHolder {
@@ -23,7 +23,7 @@ export class BindingHolder {
       process.stderr.write(line),
     );
     const drivers = createRedisDrivers({ url: redisUrl, keyPrefix, bus: 'redis', logger });
-    const bindings = new EdgeBindings({ store: drivers.store, queue: drivers.queue, leaseMs });
+    const bindings = new EdgeControlPlane({ store: drivers.store, bindQueue: drivers.bindQueue, leaseMs });
     bindings.start();
     return new BindingHolder(drivers, bindings);
   }

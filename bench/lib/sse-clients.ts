@@ -99,9 +99,9 @@ export interface ShardOptions {
   readonly path: string;
   readonly conns: number;
   readonly indexOffset?: number;
-  /** Connections opened per second (0: as fast as `maxPending` allows). */
+  /** ConnectionRegistry opened per second (0: as fast as `maxPending` allows). */
   readonly connectRate?: number;
-  /** Connections in flight (not yet `ready`) at most. */
+  /** ConnectionRegistry in flight (not yet `ready`) at most. */
   readonly maxPending?: number;
   /** A file of paths, one a line, instead of `path`: connection i uses line i % lines. */
   readonly pathsFile?: string;

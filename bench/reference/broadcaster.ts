@@ -23,7 +23,7 @@
 import http from 'node:http';
 import type { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { READY_FRAME, decodeEnvelope, errorFrame, names, parseBindings } from '@events-proxy/protocol';
+import { READY_FRAME, decodeEnvelope, errorFrame, names, parseBindingsQuery } from '@events-proxy/protocol';
 
 const port = Number(process.env.PORT ?? 8080);
 const maxBuffered = Number(process.env.MAX_BUFFERED_BYTES ?? 8 * 1024 * 1024);
@@ -112,7 +112,7 @@ function connect(req: http.IncomingMessage, res: http.ServerResponse): void {
     'X-Accel-Buffering': 'no',
   });
   res.flushHeaders();
-  const parsed = parseBindings(url.searchParams.get('bindings') ?? undefined, {
+  const parsed = parseBindingsQuery(url.searchParams.get('bindings') ?? undefined, {
     maxBindings: 1000,
     allowedExchangePrefixes: [],
   });

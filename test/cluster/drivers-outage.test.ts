@@ -44,12 +44,12 @@ describe('cluster: every Redis driver through a Redis outage', function () {
     const make = () => createRedisDrivers({ url: server.url, keyPrefix, bus: 'redis', logger: quietLogger });
     ingest = make();
     edge = make();
-    await ingest.queue.process(async (b) => {
+    await ingest.bindQueue.process(async (b) => {
       bound.push(b.routingKeyPattern);
     }, 2);
     edge.bus.onMessage((_channel, envelope) => received.push(envelope.toString()));
     await edge.bus.subscribe(channel);
-    ingest.changes.onChange((c) => heard.push(c.key));
+    ingest.bindingChanges.onChange((c) => heard.push(c.key));
   });
 
   after(async () => {
@@ -70,14 +70,14 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       `a bus message (${tag})`,
       15_000,
     );
-    await edge.queue.request(binding(tag), 10_000);
+    await edge.bindQueue.request(binding(tag), 10_000);
     expect(bound).to.include(tag);
     await edge.store.lease(`lease-${tag}`, 60_000);
     expect(await ingest.store.renewIfLeased([`lease-${tag}`], 60_000)).to.deep.equal([true]);
     expect(await ingest.store.withLock(`lock-${tag}`, async () => 'locked')).to.equal('locked');
     await waitUntil(
       async () => {
-        await edge.changes.announce({ op: 'add', key: `change-${tag}` });
+        await edge.bindingChanges.announce({ op: 'add', key: `change-${tag}` });
         return heard.includes(`change-${tag}`);
       },
       `a binding change (${tag})`,
@@ -104,8 +104,8 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       rejection(() => ingest.store.removeIfExpired('k'), 'store.removeIfExpired'),
       rejection(() => ingest.store.all(), 'store.all'),
       rejection(() => ingest.store.withLock('k', async () => 'never'), 'store.withLock'),
-      rejection(() => edge.queue.request(binding('during'), 1000), 'queue.request'),
-      rejection(() => ingest.changes.announce({ op: 'remove', key: 'k' }), 'changes.announce'),
+      rejection(() => edge.bindQueue.request(binding('during'), 1000), 'bindQueue.request'),
+      rejection(() => ingest.bindingChanges.announce({ op: 'remove', key: 'k' }), 'bindingChanges.announce'),
     ]);
 
     await server.start();

@@ -127,11 +127,19 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
   );
   const bus = new SpyBus();
   const store = new MemoryLeaseStore();
-  const queue = new MemoryBindQueue();
+  const bindQueue = new MemoryBindQueue();
   const ingest = new FakeIngest(store, config.bindingLeaseMs);
-  await ingest.start(queue);
+  await ingest.start(bindQueue);
   const registry = new Registry();
-  const edge = createEdge({ config, bus, store, queue, logger: createLogger('silent'), registry });
+  const edge = createEdge({
+    config,
+    bus,
+    store,
+    bindQueue,
+    isConnected: () => bus.isConnected() && store.isConnected(),
+    logger: createLogger('silent'),
+    registry,
+  });
   const { port } = await edge.listen(0);
   const base = `http://127.0.0.1:${port}`;
   const channelOf = names(config.keyPrefix).channel;
@@ -165,7 +173,7 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
       bus.subscribeGate.open();
       bus.unsubscribeGate.open();
       await edge.close();
-      await queue.close();
+      await bindQueue.close();
     },
   };
 }

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { READY_FRAME, names } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
 import { Hub } from '../../services/edge/src/hub.js';
-import type { Connection } from '../../services/edge/src/connection.js';
+import type { SseConnection } from '../../services/edge/src/sse-connection.js';
 import type { OutFrame } from '../../services/edge/src/writer.js';
 import { SseClient } from '../support/sse-client.js';
 import { waitUntil } from '../support/wait.js';
@@ -10,7 +10,7 @@ import { SpyBus, startEdge, type TestEdge } from './harness.js';
 import { RawResponse } from './raw-http.js';
 
 /** The hub only calls deliver() on its members. */
-function member(): Connection & { got: string[] } {
+function member(): SseConnection & { got: string[] } {
   const got: string[] = [];
   return {
     got,
@@ -18,7 +18,7 @@ function member(): Connection & { got: string[] } {
       got.push(id);
       return true;
     },
-  } as unknown as Connection & { got: string[] };
+  } as unknown as SseConnection & { got: string[] };
 }
 
 const noStats = { delivered: () => undefined };
@@ -151,13 +151,13 @@ describe('edge: shared bus subscriptions', () => {
     it('decodes each bus message once and hands the same frame to every member', async () => {
       const bus = new SpyBus();
       const frames: OutFrame[] = [];
-      const seen = (): Connection =>
+      const seen = (): SseConnection =>
         ({
           deliver: (_id: string, frame: OutFrame) => {
             frames.push(frame);
             return true;
           },
-        }) as unknown as Connection;
+        }) as unknown as SseConnection;
       const stats: number[] = [];
       const hub = new Hub(bus, { delivered: (count) => stats.push(count) }, createLogger('silent'));
       await hub.join('ch', seen());

@@ -5,7 +5,7 @@ import {
   MAX_SHORT_STRING_BYTES,
   bindingKey,
   parseBindingKey,
-  parseBindings,
+  parseBindingsQuery,
   type Binding,
   type BindingLimits,
 } from '@events-proxy/protocol';
@@ -63,7 +63,7 @@ describe('hostile input: bindings parser properties', () => {
     let accepted = 0;
     check(
       fc.property(input, (raw) => {
-        const r = parseBindings(raw, limits);
+        const r = parseBindingsQuery(raw, limits);
         if (r.ok) accepted++;
         if (!r.ok) {
           expect(r.message).to.be.a('string').and.not.equal('');
@@ -94,11 +94,11 @@ describe('hostile input: bindings parser properties', () => {
   it('accepts every valid list, keeping first occurrences in order, and round-trips what it returns', () => {
     check(
       fc.property(fc.array(validBinding, { minLength: 1, maxLength: limits.maxBindings }), (list) => {
-        const r = parseBindings(JSON.stringify({ bindings: list }), limits);
+        const r = parseBindingsQuery(JSON.stringify({ bindings: list }), limits);
         const firsts = list.filter((b, i) => list.findIndex((o) => bindingKey(o) === bindingKey(b)) === i);
         expect(r.ok ? r.bindings : r.message).to.deep.equal(firsts);
         if (r.ok) {
-          const again = parseBindings(JSON.stringify({ bindings: r.bindings }), limits);
+          const again = parseBindingsQuery(JSON.stringify({ bindings: r.bindings }), limits);
           expect(again).to.deep.equal(r);
         }
       }),

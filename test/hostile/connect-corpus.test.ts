@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { expect } from 'chai';
-import { bindingKey, parseBindings } from '@events-proxy/protocol';
+import { bindingKey, parseBindingsQuery } from '@events-proxy/protocol';
 import { TestBroker } from '../support/broker.js';
 import { randomId } from '../support/processes.js';
 import { parseMetrics } from '../support/prometheus.js';
@@ -167,9 +167,10 @@ describe('hostile input: the connect corpus against a real edge and ingest', fun
     // Requests the edge refused never reached the control plane: every bind job it holds was valid.
     const limits = { maxBindings: MAX_BINDINGS, allowedExchangePrefixes: ['exchange/'] };
     for (const job of await queuedBindings(p.redis, p.config.keyPrefix, keys)) {
-      expect(parseBindings(JSON.stringify({ bindings: [job] }), limits).ok, JSON.stringify(job)).to.equal(
-        true,
-      );
+      expect(
+        parseBindingsQuery(JSON.stringify({ bindings: [job] }), limits).ok,
+        JSON.stringify(job),
+      ).to.equal(true);
     }
     // Every refusal of the HTTP layer was counted once, under its reason.
     const want: Record<string, number> = {

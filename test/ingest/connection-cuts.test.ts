@@ -47,7 +47,7 @@ describe('ingest: the broker connection cut at any point', function () {
       const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
       for (let p = 0; p < 15; p++) bindings.push({ exchange, routingKeyPattern: `k${p}.#` });
     }
-    await Promise.all(bindings.map((b) => f!.queue.request(b, 10_000)));
+    await Promise.all(bindings.map((b) => f!.bindQueue.request(b, 10_000)));
   });
 
   after(async function () {
@@ -112,7 +112,7 @@ describe('ingest: the broker connection cut at any point', function () {
       const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
       const fresh = Array.from({ length: 40 }, (_, i) => ({ exchange, routingKeyPattern: `inflight${i}.*` }));
       const results = fresh.map((b) =>
-        f!.queue.request(b, 10_000).then(
+        f!.bindQueue.request(b, 10_000).then(
           () => 'ok',
           (err: unknown) => (err instanceof BindError ? err.code : `unexpected: ${String(err)}`),
         ),
@@ -135,7 +135,7 @@ describe('ingest: the broker connection cut at any point', function () {
         'only the completed binds on the broker',
         20_000,
       );
-      await Promise.all(fresh.map((b) => f!.queue.request(b, 10_000)));
+      await Promise.all(fresh.map((b) => f!.bindQueue.request(b, 10_000)));
       bindings.push(...fresh);
       await expectAllBoundAndRouting(exchange);
       expect(escaped).to.deep.equal([]);

@@ -53,10 +53,12 @@ describe('ingest: failures', function () {
     expect(isReady(f)).to.equal(false);
     expect(await metricValue(f.registry, 'events_amqp_connected')).to.equal(0);
 
-    const err: unknown = await f.queue.request({ exchange: 'exchange/x', routingKeyPattern: '#' }, 5000).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err: unknown = await f.bindQueue
+      .request({ exchange: 'exchange/x', routingKeyPattern: '#' }, 5000)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(BindError);
     expect((err as BindError).code).to.equal('BrokerUnavailable');
     expect(f.logText()).not.to.contain('sekrit');
@@ -83,7 +85,7 @@ describe('ingest: failures', function () {
     const f = await start();
     await waitConnected(f);
     const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
-    await f.queue.request({ exchange, routingKeyPattern: 'seq.*' }, 5000);
+    await f.bindQueue.request({ exchange, routingKeyPattern: 'seq.*' }, 5000);
 
     f.bus.failing = true;
     for (let i = 0; i < 5; i++) await broker.publish(exchange, `seq.${i}`, { i });

@@ -1,6 +1,6 @@
 /** Bindings no client holds are removed from the broker; held ones stay. Real RabbitMQ, short leases. */
 import { expect } from 'chai';
-import { EdgeBindings } from '@events-proxy/cluster';
+import { EdgeControlPlane } from '@events-proxy/cluster';
 import { bindingKey } from '@events-proxy/protocol';
 import { needRabbit } from '../support/services.js';
 import { TestBroker, brokerBindings } from '../support/broker.js';
@@ -13,14 +13,14 @@ describe('ingest: leases', function () {
   this.timeout(20_000);
   let f: IngestFixture;
   let broker: TestBroker;
-  let edge: EdgeBindings;
+  let edge: EdgeControlPlane;
 
   before(async () => {
     await needRabbit();
     broker = await TestBroker.connect();
     f = await startIngest({}, { config: { bindingLeaseMs: LEASE_MS } });
     await waitConnected(f);
-    edge = new EdgeBindings({ store: f.store, queue: f.queue, leaseMs: LEASE_MS });
+    edge = new EdgeControlPlane({ store: f.store, bindQueue: f.bindQueue, leaseMs: LEASE_MS });
     edge.start();
   });
 

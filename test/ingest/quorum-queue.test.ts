@@ -51,7 +51,7 @@ describe('ingest: quorum shared queue', function () {
     });
     const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
     const b: Binding = { exchange, routingKeyPattern: 'q.#' };
-    await f.queue.request(b, 5000);
+    await f.bindQueue.request(b, 5000);
     await broker.publish(exchange, 'q.one', { n: 1 });
     const channel = names(f.config.keyPrefix).channel(b);
     await waitUntil(() => f.bus.messages.some((m) => m.channel === channel), 'the routed message', 5000);

@@ -56,7 +56,7 @@ describe('ingest: reconnect to a restarted RabbitMQ', function () {
     const fixture = f;
     await waitUntil(() => isReady(fixture), 'the first connection', 10_000);
     const b: Binding = { exchange, routingKeyPattern: 'probe.#' };
-    await fixture.queue.request(b, 5000);
+    await fixture.bindQueue.request(b, 5000);
     const channel = names(fixture.config.keyPrefix).channel(b);
     const routed = () => fixture.bus.messages.filter((m) => m.channel === channel).length;
     await publishOnce(rabbit.url, exchange, 'probe.before', { n: 1 });
@@ -140,7 +140,7 @@ describe('ingest: reconnect to a restarted RabbitMQ', function () {
     const fixture = f;
     await waitUntil(() => isReady(fixture), 'the first connection', 10_000);
     const b: Binding = { exchange, routingKeyPattern: 'restart.#' };
-    await fixture.queue.request(b, 5000);
+    await fixture.bindQueue.request(b, 5000);
     const channel = names(fixture.config.keyPrefix).channel(b);
     const routed = () => fixture.bus.messages.filter((m) => m.channel === channel).length;
     await publishOnce(rabbit.url, exchange, 'restart.before', { n: 1 });
@@ -164,10 +164,12 @@ describe('ingest: reconnect to a restarted RabbitMQ', function () {
       'a log line saying what it waits for',
       5000,
     );
-    const err: unknown = await fixture.queue.request({ exchange, routingKeyPattern: 'during.#' }, 5000).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err: unknown = await fixture.bindQueue
+      .request({ exchange, routingKeyPattern: 'during.#' }, 5000)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).to.be.instanceOf(BindError);
     expect((err as BindError).code).to.equal('BrokerUnavailable');
 

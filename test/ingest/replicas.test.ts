@@ -46,16 +46,16 @@ describe('ingest: two replicas', function () {
       feeds.push(f);
       return f;
     };
-    const active = await startIngest(env, { store, changes: feed() });
+    const active = await startIngest(env, { store, bindingChanges: feed() });
     fixtures.push(active);
     await waitConnected(active); // consumes first, so it is the single active consumer
-    const standby = await startIngest(env, { store, changes: feed() });
+    const standby = await startIngest(env, { store, bindingChanges: feed() });
     fixtures.push(standby);
     await waitConnected(standby);
 
     const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
     const b = { exchange, routingKeyPattern: 'peer.#' };
-    await standby.queue.request(b, 5000); // the bind job runs on the standby replica
+    await standby.bindQueue.request(b, 5000); // the bind job runs on the standby replica
     await waitUntil(
       async () => (await metricValue(active.registry, 'events_ingest_bindings')) === 1,
       'the active replica to hear of the binding',

@@ -43,7 +43,7 @@ describe('ingest: routing against RabbitMQ', function () {
   const framesOn = (b: Binding) =>
     f.bus.messages.filter((m) => m.channel === channelOf(b)).map((m) => decodeEnvelope(m.envelope)!);
   const newExchange = () => broker.topicExchange(`exchange/test/ingest/${randomName()}`);
-  const bind = (b: Binding) => f.queue.request(b, 5000);
+  const bind = (b: Binding) => f.bindQueue.request(b, 5000);
 
   before(async () => {
     await needRabbit();

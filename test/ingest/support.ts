@@ -72,7 +72,7 @@ export interface IngestFixture {
   readonly config: IngestConfig;
   readonly bus: RecordingBus;
   readonly store: MemoryLeaseStore;
-  readonly queue: MemoryBindQueue;
+  readonly bindQueue: MemoryBindQueue;
   readonly registry: Registry;
   readonly logs: LogLine[];
   readonly logText: () => string;
@@ -82,7 +82,7 @@ export interface IngestFixture {
 /** Starts an ingest with its own queue name and key prefix (pass `env` to override settings). */
 export async function startIngest(
   env: Record<string, string> = {},
-  extra: Partial<Pick<IngestDeps, 'reconnect' | 'changes'>> & {
+  extra: Partial<Pick<IngestDeps, 'reconnect' | 'bindingChanges'>> & {
     config?: Partial<IngestConfig>;
     /** Shared by replicas of one installation. */
     store?: MemoryLeaseStore;
@@ -98,18 +98,18 @@ export async function startIngest(
   };
   const bus = new RecordingBus();
   const store = extra.store ?? new MemoryLeaseStore();
-  const queue = new MemoryBindQueue();
+  const bindQueue = new MemoryBindQueue();
   const registry = new Registry();
   const { logger, lines, text } = captureLogger();
   const ingest = createIngest({
     config,
     bus,
     store,
-    queue,
+    bindQueue,
     logger,
     registry,
     reconnect: extra.reconnect,
-    changes: extra.changes,
+    bindingChanges: extra.bindingChanges,
   });
   await ingest.start();
   return {
@@ -117,13 +117,13 @@ export async function startIngest(
     config,
     bus,
     store,
-    queue,
+    bindQueue,
     registry,
     logs: lines,
     logText: text,
     stop: async () => {
       await ingest.stop();
-      await queue.close();
+      await bindQueue.close();
     },
   };
 }

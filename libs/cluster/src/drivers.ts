@@ -11,11 +11,11 @@ import { MemoryBus } from './memory/bus.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
-import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/connection.js';
+import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
 import { RedisLeaseStore } from './redis/lease-store.js';
 import { ShardedRedisBus } from './redis/sharded-bus.js';
 
-export type { DriverLogger } from './redis/connection.js';
+export type { DriverLogger } from './redis/client.js';
 
 /**
  * Everything a role needs to reach the other tier, and one call to close it all. A type alias, not
@@ -24,9 +24,9 @@ export type { DriverLogger } from './redis/connection.js';
 export type Drivers = {
   readonly bus: Bus;
   readonly store: LeaseStore;
-  readonly queue: BindQueue;
+  readonly bindQueue: BindQueue;
   /** Binding changes between ingest replicas (connects on first use: edges hold no connection for it). */
-  readonly changes: BindingChangeFeed;
+  readonly bindingChanges: BindingChangeFeed;
   /** True while every driver is connected (readiness; the same as `events_redis_connected`). */
   isConnected(): boolean;
   close(): Promise<void>;
@@ -81,19 +81,19 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     hashTagged: onCluster,
     logger,
   });
-  const queue = new BullBindQueue({
+  const bindQueue = new BullBindQueue({
     connection: connect('bind-queue', null, { autoPipelining: false }),
     keyPrefix: opts.keyPrefix,
     hashTagged: onCluster,
     logger,
   });
-  const changes = new RedisBindingChangeFeed({
+  const bindingChanges = new RedisBindingChangeFeed({
     connect: () => ({ publisher: connect('changes-pub', 2), subscriber: connect('changes-sub', null) }),
     channel: names(opts.keyPrefix).bindingChanges,
     sharded: onCluster,
     logger,
   });
-  return withLifecycle({ bus, store, queue, changes });
+  return withLifecycle({ bus, store, bindQueue, bindingChanges });
 }
 
 /** Single-node mode without Redis: the in-process drivers behind the same interfaces. */
@@ -101,8 +101,8 @@ export function createMemoryDrivers(): Drivers {
   return withLifecycle({
     bus: new MemoryBus(),
     store: new MemoryLeaseStore(),
-    queue: new MemoryBindQueue(),
-    changes: new MemoryBindingChangeFeed(),
+    bindQueue: new MemoryBindQueue(),
+    bindingChanges: new MemoryBindingChangeFeed(),
   });
 }
 
@@ -128,15 +128,15 @@ function standalone(client: RedisClient): Redis {
 type Parts = Omit<Drivers, 'isConnected' | 'close'>;
 
 function withLifecycle(parts: Parts): Drivers {
-  const { bus, store, queue, changes } = parts;
+  const { bus, store, bindQueue, bindingChanges } = parts;
   return {
     ...parts,
     isConnected: () =>
-      bus.isConnected() && store.isConnected() && queue.isConnected() && changes.isConnected(),
+      bus.isConnected() && store.isConnected() && bindQueue.isConnected() && bindingChanges.isConnected(),
     async close() {
-      // The queue first: its worker may still be taking locks in the store.
-      await queue.close();
-      await Promise.all([bus.close(), store.close(), changes.close()]);
+      // The bind queue first: its worker may still be taking locks in the store.
+      await bindQueue.close();
+      await Promise.all([bus.close(), store.close(), bindingChanges.close()]);
     },
   };
 }

@@ -2,8 +2,12 @@ export type { Bus, BusHandler, BusMessage } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
 export type { BindQueue } from './bind-queue.js';
 export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';
-export { EdgeBindings, type EdgeBindingsOptions } from './edge-bindings.js';
-export { IngestBindings, type IngestBindingsOptions, type BrokerBindings } from './ingest-bindings.js';
+export { EdgeControlPlane, type EdgeControlPlaneOptions } from './edge-control-plane.js';
+export {
+  IngestControlPlane,
+  type IngestControlPlaneOptions,
+  type BrokerBinder,
+} from './ingest-control-plane.js';
 export { KeyedMutex } from './keyed-mutex.js';
 export { MemoryBus } from './memory/bus.js';
 export { MemoryLeaseStore } from './memory/lease-store.js';
@@ -28,7 +32,7 @@ export {
   type RedisClient,
   type RedisConnectionOptions,
   type RedisTarget,
-} from './redis/connection.js';
+} from './redis/client.js';
 export { BullBindQueue, type BullBindQueueOptions } from './bullmq/bind-queue.js';
 export {
   createRedisDrivers,

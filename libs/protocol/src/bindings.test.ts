@@ -5,12 +5,13 @@ import {
   MSG_ONLY_BINDINGS_KEY,
   bindingKey,
   parseBindingKey,
-  parseBindings,
+  parseBindingsQuery,
   type BindingLimits,
 } from './bindings.js';
 
 const limits: BindingLimits = { maxBindings: 3, allowedExchangePrefixes: ['exchange/'] };
-const parse = (v: unknown, l = limits) => parseBindings(typeof v === 'string' ? v : JSON.stringify(v), l);
+const parse = (v: unknown, l = limits) =>
+  parseBindingsQuery(typeof v === 'string' ? v : JSON.stringify(v), l);
 const errorOf = (v: unknown, l = limits) => {
   const r = parse(v, l);
   if (r.ok) throw new Error('expected a validation error');
@@ -58,7 +59,7 @@ describe('protocol: bindings', () => {
   });
 
   it('says plainly what is wrong with other bad input', () => {
-    expect(parseBindings(undefined, limits)).to.deep.include({ ok: false });
+    expect(parseBindingsQuery(undefined, limits)).to.deep.include({ ok: false });
     expect(errorOf('')).to.match(/Missing `bindings`/);
     expect(errorOf('{"bindings":')).to.match(/not valid JSON/);
     expect(errorOf('[1]')).to.equal(MSG_ONLY_BINDINGS_KEY);

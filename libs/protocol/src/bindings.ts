@@ -11,7 +11,7 @@ export interface BindingLimits {
   readonly allowedExchangePrefixes: readonly string[];
 }
 
-export type BindingsResult =
+export type BindingsQueryResult =
   | { readonly ok: true; readonly bindings: readonly Binding[] }
   | { readonly ok: false; readonly message: string };
 
@@ -23,14 +23,14 @@ export const MSG_ONLY_BINDINGS_KEY = 'The json query should have only one key i.
 export const MSG_BINDINGS_NOT_ARRAY = 'Bindings must be an array of {exchange, routingKeyPattern}';
 export const MSG_BINDING_FIELDS = 'Binding must include `exchange` and `routingKeyPattern` fields';
 
-const fail = (message: string): BindingsResult => ({ ok: false, message });
+const fail = (message: string): BindingsQueryResult => ({ ok: false, message });
 
 /**
  * Parses and validates the `bindings` query value (URL-decoded JSON text).
  * Never throws: every problem comes back as a message fit to show the user.
  * Duplicate bindings are collapsed; order is otherwise kept.
  */
-export function parseBindings(raw: string | undefined, limits: BindingLimits): BindingsResult {
+export function parseBindingsQuery(raw: string | undefined, limits: BindingLimits): BindingsQueryResult {
   if (raw === undefined || raw.trim() === '') {
     return fail(
       'Missing `bindings` query parameter: pass ?bindings=<URL-encoded JSON {"bindings":[{"exchange":"…","routingKeyPattern":"…"}]}>',

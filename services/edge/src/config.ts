@@ -24,7 +24,7 @@ export interface EdgeConfig extends CommonConfig {
   readonly maxRequestHeaderBytes: number;
   /** A request whose head has not fully arrived after this long is answered 408 (slowloris). */
   readonly headersTimeoutMs: number;
-  /** Connections the kernel queues for accept() (capped by net.core.somaxconn). */
+  /** ConnectionRegistry the kernel queues for accept() (capped by net.core.somaxconn). */
   readonly listenBacklog: number;
 }
 

@@ -1,26 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { EdgeBindings } from '@events-proxy/cluster';
+import type { EdgeControlPlane } from '@events-proxy/cluster';
 import {
   BindError,
   READY_FRAME,
   errorFrame,
   names,
-  parseBindings,
+  parseBindingsQuery,
   type Binding,
   type BindingLimits,
 } from '@events-proxy/protocol';
 import type { Logger } from '@events-proxy/runtime';
 import type { EdgeConfig } from './config.js';
-import { errorEvent, type Connection } from './connection.js';
-import type { Connections } from './connections.js';
+import { errorEvent, type SseConnection } from './sse-connection.js';
+import type { ConnectionRegistry } from './connection-registry.js';
 import type { EdgeMetrics, RejectReason } from './metrics.js';
 import { OutFrame } from './writer.js';
 
 export interface ConnectHandlerDeps {
   readonly config: EdgeConfig;
-  readonly connections: Connections;
-  readonly bindings: EdgeBindings;
+  readonly connections: ConnectionRegistry;
+  readonly controlPlane: EdgeControlPlane;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly isDraining: () => boolean;
@@ -79,13 +79,13 @@ export function createConnectHandler(
     res.end(text);
   };
 
-  const bindAndReady = async (conn: Connection, subscribed: Promise<void>): Promise<void> => {
+  const bindAndReady = async (conn: SseConnection, subscribed: Promise<void>): Promise<void> => {
     try {
       await subscribed;
       if (conn.isClosed) return;
       await Promise.all(
         conn.bindings.map((b) =>
-          deps.bindings.ensure(b, config.bindTimeoutMs).catch((err: unknown) => {
+          deps.controlPlane.ensure(b, config.bindTimeoutMs).catch((err: unknown) => {
             throw new BindingFailed(b, err);
           }),
         ),
@@ -157,7 +157,7 @@ export function createConnectHandler(
     const parsed =
       values.length > 1
         ? { ok: false as const, message: 'The `bindings` query parameter must be given once' }
-        : parseBindings(values[0], limits);
+        : parseBindingsQuery(values[0], limits);
     if (!parsed.ok) {
       logger.info('connection refused', { reason: 'bindings', error: parsed.message });
       const frame = Buffer.from(errorFrame(parsed.message));

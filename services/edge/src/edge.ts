@@ -2,23 +2,25 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { EdgeBindings, type BindQueue, type Bus, type LeaseStore } from '@events-proxy/cluster';
+import { EdgeControlPlane, type BindQueue, type Bus, type LeaseStore } from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
 import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';
 import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
-import { errorEvent } from './connection.js';
-import { Connections } from './connections.js';
+import { errorEvent } from './sse-connection.js';
+import { ConnectionRegistry } from './connection-registry.js';
 import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
 import { createEdgeMetrics } from './metrics.js';
-import { Ticker } from './tickers.js';
+import { TimerWheel } from './timer-wheel.js';
 
 export interface EdgeDeps {
   readonly config: EdgeConfig;
   readonly bus: Bus;
   readonly store: LeaseStore;
-  readonly queue: BindQueue;
+  readonly bindQueue: BindQueue;
+  /** Whether every driver is connected (the drivers' `isConnected`): the `redis` readiness check. */
+  readonly isConnected: () => boolean;
   readonly logger: Logger;
   readonly registry: Registry;
 }
@@ -63,13 +65,13 @@ const REQUEST_TIMEOUT_MS = 300_000;
 
 /** The edge role, with every dependency injected (main.ts and single-node mode compose it). */
 export function createEdge(deps: EdgeDeps): Edge {
-  const { config, bus, store, queue, logger } = deps;
+  const { config, bus, store, bindQueue, logger } = deps;
   let draining = false;
   let drained: Promise<void> | undefined;
 
-  const bindings = new EdgeBindings({
+  const controlPlane = new EdgeControlPlane({
     store,
-    queue,
+    bindQueue,
     leaseMs: config.bindingLeaseMs,
     onRenewError: (err) => logger.warn('lease renewal failed', { error: err }),
     onRebind: (b, err) => {
@@ -94,15 +96,15 @@ export function createEdge(deps: EdgeDeps): Edge {
     },
     logger,
   );
-  const ticker = new Ticker({
+  const timerWheel = new TimerWheel({
     pingIntervalSeconds: config.pingIntervalSeconds,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     onPings: (count, frameBytes) => metrics.bytesSent.inc(count * frameBytes),
   });
-  const connections = new Connections({
+  const connections = new ConnectionRegistry({
     hub,
-    bindings,
-    ticker,
+    controlPlane,
+    timerWheel,
     metrics,
     logger,
     maxBufferedBytes: config.maxBufferedBytes,
@@ -112,7 +114,7 @@ export function createEdge(deps: EdgeDeps): Edge {
     connect: createConnectHandler({
       config,
       connections,
-      bindings,
+      controlPlane,
       metrics,
       logger,
       isDraining: () => draining,
@@ -137,8 +139,8 @@ export function createEdge(deps: EdgeDeps): Edge {
   server.on('connect', connectMethodListener(metrics.httpRefusals));
   const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE);
 
-  bindings.start();
-  ticker.start();
+  controlPlane.start();
+  timerWheel.start();
 
   const stopServer = async (graceMs: number): Promise<void> => {
     if (!server.listening) return;
@@ -151,8 +153,8 @@ export function createEdge(deps: EdgeDeps): Edge {
   };
 
   const stopTimers = (): void => {
-    ticker.stop();
-    bindings.stop();
+    timerWheel.stop();
+    controlPlane.stop();
   };
 
   const closeStreamsSpread = async (): Promise<void> => {
@@ -202,7 +204,7 @@ export function createEdge(deps: EdgeDeps): Edge {
 
     readiness() {
       return [
-        { name: 'redis', ok: () => bus.isConnected() && store.isConnected() && queue.isConnected() },
+        { name: 'redis', ok: deps.isConnected },
         { name: 'draining', ok: () => !draining },
       ];
     },
@@ -211,7 +213,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       return {
         connections: connections.size,
         busSubscriptions: hub.subscriptions,
-        heldBindings: bindings.heldCount,
+        heldBindings: controlPlane.heldCount,
       };
     },
   };

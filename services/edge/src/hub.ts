@@ -1,7 +1,7 @@
 import type { Bus } from '@events-proxy/cluster';
 import { decodeEnvelope } from '@events-proxy/protocol';
 import type { Logger } from '@events-proxy/runtime';
-import type { Connection } from './connection.js';
+import type { SseConnection } from './sse-connection.js';
 import { OutFrame } from './writer.js';
 
 /** Where the hub reports what it wrote, once per bus message (not per connection). */
@@ -10,7 +10,7 @@ export interface DeliveryStats {
 }
 
 interface ChannelEntry {
-  readonly members: Set<Connection>;
+  readonly members: Set<SseConnection>;
   /** Whether the bus subscription is in place (or an unsubscribe has been decided). */
   subscribed: boolean;
   /** Subscribe/unsubscribe steps queued or running; they run one at a time per channel. */
@@ -48,7 +48,7 @@ export class Hub {
   }
 
   /** Adds the connection to the channel; resolves once the bus subscription is in place. */
-  join(channel: string, conn: Connection): Promise<void> {
+  join(channel: string, conn: SseConnection): Promise<void> {
     let entry = this.channels.get(channel);
     if (entry === undefined) {
       entry = { members: new Set(), subscribed: false, pendingSteps: 0, tail: Promise.resolve() };
@@ -59,7 +59,7 @@ export class Hub {
     return this.reconcile(channel, entry);
   }
 
-  leave(channel: string, conn: Connection): void {
+  leave(channel: string, conn: SseConnection): void {
     const entry = this.channels.get(channel);
     if (entry === undefined || !entry.members.delete(conn) || entry.members.size > 0) return;
     this.reconcile(channel, entry).catch((err: unknown) =>

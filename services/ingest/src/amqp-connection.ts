@@ -80,7 +80,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   /** Index of the URL the current (or last) connection went to. */
   private currentIndex = -1;
   private connectedAt = 0;
-  /** Connections that closed before their setup finished. */
+  /** ConnectionRegistry that closed before their setup finished. */
   private readonly lost = new WeakSet<ChannelModel>();
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;

@@ -9,5 +9,5 @@ export {
   type AmqpConnectionOptions,
 } from './amqp-connection.js';
 export { sharedQueueArguments, SharedQueueMismatchError, type SharedQueueType } from './shared-queue.js';
-export { Membership, type MembershipOptions } from './membership.js';
-export { ActiveBindings } from './active-bindings.js';
+export { RoutingTableSync, type RoutingTableSyncOptions } from './routing-table-sync.js';
+export { RoutingTable } from './routing-table.js';

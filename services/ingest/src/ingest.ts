@@ -2,31 +2,31 @@ import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { Binding } from '@events-proxy/protocol';
 import {
-  IngestBindings,
+  IngestControlPlane,
   type BindQueue,
   type BindingChangeFeed,
-  type BrokerBindings,
+  type BrokerBinder,
   type Bus,
   type LeaseStore,
 } from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
-import { ActiveBindings } from './active-bindings.js';
+import { RoutingTable } from './routing-table.js';
 import { ReconnectingAmqpConnection, errorText } from './amqp-connection.js';
-import { AmqpBrokerBindings } from './broker-bindings.js';
+import { AmqpBinder } from './amqp-binder.js';
 import type { IngestConfig } from './config.js';
-import { SharedQueueConsumer } from './consumer.js';
-import { Membership } from './membership.js';
+import { SharedQueueConsumer } from './shared-queue-consumer.js';
+import { RoutingTableSync } from './routing-table-sync.js';
 import { createIngestMetrics } from './metrics.js';
 
 export interface IngestDeps {
   readonly config: IngestConfig;
   readonly bus: Bus;
   readonly store: LeaseStore;
-  readonly queue: BindQueue;
+  readonly bindQueue: BindQueue;
   readonly logger: Logger;
   readonly registry: Registry;
-  /** Binding changes from and to other ingest replicas (the drivers' `changes`). */
-  readonly changes?: BindingChangeFeed;
+  /** Binding changes from and to other ingest replicas (the drivers' `bindingChanges`). */
+  readonly bindingChanges?: BindingChangeFeed;
   /** Reconnect timing (default: 0.5 s doubling to AMQP_RECONNECT_MAX_DELAY_SECONDS, probes every 250 ms). */
   readonly reconnect?: {
     readonly initialDelayMs?: number;
@@ -48,40 +48,43 @@ export const resyncIntervalMs = (leaseMs: number): number => Math.max(100, Math.
 
 /** The ingest role: AMQP → match → render once → bus, plus the bind worker and lease reaper. */
 export function createIngest(deps: IngestDeps): Ingest {
-  const { config, bus, store, queue, registry } = deps;
+  const { config, bus, store, bindQueue, registry } = deps;
   const logger = deps.logger.child({ component: 'ingest' });
-  const active = new ActiveBindings(config.keyPrefix);
-  const amqpBindings = new AmqpBrokerBindings(config.queueName, logger);
-  const membership = new Membership({
+  const routingTable = new RoutingTable(config.keyPrefix);
+  const amqpBinder = new AmqpBinder(config.queueName, logger);
+  const tableSync = new RoutingTableSync({
     store,
-    active,
-    feed: deps.changes,
+    routingTable,
+    feed: deps.bindingChanges,
     logger,
     resyncMs: resyncIntervalMs(config.bindingLeaseMs),
     leaseMs: config.bindingLeaseMs,
-    bind: (b) => amqpBindings.bind(b),
+    bind: (b) => amqpBinder.bind(b),
   });
-  // Membership is updated inside the bind job's lock, before the lease and the job's completion.
-  const broker: BrokerBindings = {
+  // The routing table is updated inside the bind job's lock, before the lease and the job's completion.
+  const binder: BrokerBinder = {
     bind: async (b) => {
-      await amqpBindings.bind(b);
-      await membership.added(b);
+      await amqpBinder.bind(b);
+      await tableSync.added(b);
     },
     unbind: async (b) => {
-      await amqpBindings.unbind(b);
-      await membership.removed(b);
+      await amqpBinder.unbind(b);
+      await tableSync.removed(b);
     },
   };
 
   // `connection` is declared below; these closures only run after it exists.
   const isConnected = () => connection.isConnected();
-  const metrics = createIngestMetrics(registry, { bindings: () => active.size, amqpConnected: isConnected });
+  const metrics = createIngestMetrics(registry, {
+    bindings: () => routingTable.size,
+    amqpConnected: isConnected,
+  });
 
   const fields = (b: Binding) => ({ exchange: b.exchange, routingKeyPattern: b.routingKeyPattern });
-  const control = new IngestBindings({
+  const controlPlane = new IngestControlPlane({
     store,
-    queue,
-    broker,
+    bindQueue,
+    binder,
     leaseMs: config.bindingLeaseMs,
     concurrency: config.bindConcurrency,
     onBindResult: (b, err) => {
@@ -102,7 +105,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const instanceId = randomBytes(4).toString('hex');
   let sequence = 0;
   const consumer = new SharedQueueConsumer({
-    queue: {
+    sharedQueue: {
       name: config.queueName,
       type: config.queueType,
       maxLength: config.queueMaxLength,
@@ -112,9 +115,9 @@ export function createIngest(deps: IngestDeps): Ingest {
     prefetch: config.prefetch,
     maxMessageBytes: config.maxMessageBytes,
     store,
-    broker: amqpBindings,
-    membership,
-    active,
+    binder: amqpBinder,
+    tableSync,
+    routingTable,
     bus,
     metrics,
     logger,
@@ -134,17 +137,17 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   return {
     async start() {
-      membership.start();
-      void membership.resync();
-      await control.start();
+      tableSync.start();
+      void tableSync.resync();
+      await controlPlane.start();
       connection.start();
     },
     async stop() {
-      await control.stop();
+      await controlPlane.stop();
       await consumer.stop();
       await connection.stop();
-      amqpBindings.detach();
-      await membership.stop();
+      amqpBinder.detach();
+      await tableSync.stop();
     },
     readiness: () => [{ name: 'amqp', ok: isConnected }],
   };

@@ -2,14 +2,14 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { ccKeysOf, renderMessageEnvelope } from '@events-proxy/protocol';
 import type { Bus, BusMessage } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
-import type { ActiveBindings } from './active-bindings.js';
+import type { RoutingTable } from './routing-table.js';
 import { errorText } from './amqp-connection.js';
 import type { IngestMetrics } from './metrics.js';
 
 export interface RouterOptions {
   /** The channel the deliveries come from (acks and nacks go back on it). */
   readonly channel: Channel;
-  readonly bindings: ActiveBindings;
+  readonly routingTable: RoutingTable;
   readonly bus: Bus;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
@@ -30,7 +30,7 @@ export interface RouterOptions {
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 /**
- * The hot path, one per consumer channel: match each delivery against the active bindings, render
+ * The hot path, one per consumer channel: match each delivery against the routing table, render
  * its frame and envelope once, and publish them on the bus, then ack.
  *
  * Deliveries are routed as they arrive but published in batches: everything that arrives while
@@ -99,7 +99,7 @@ export class Router {
       return;
     }
     const cc = ccKeysOf(msg.properties.headers?.CC);
-    const channels = this.opts.bindings.channelsFor(exchange, routingKey, cc);
+    const channels = this.opts.routingTable.channelsFor(exchange, routingKey, cc);
     if (channels.length === 0) {
       this.unmatched++;
       return;

@@ -1,7 +1,7 @@
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { bindTimeoutError, bindingKey, names, type Binding, type Names } from '@events-proxy/protocol';
 import type { BindQueue } from '../bind-queue.js';
-import { closeRedis, isReady, type DriverLogger, type RedisClient } from '../redis/connection.js';
+import { closeRedis, isReady, type DriverLogger, type RedisClient } from '../redis/client.js';
 import { decodeBindFailure, encodeBindFailure } from './bind-failure.js';
 
 export interface BullBindQueueOptions {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BindingChange, BindingChangeFeed, BindingChangeHandler } from '../binding-change-feed.js';
-import { closeRedis, isReady, type DriverLogger, type RedisClient } from './connection.js';
+import { closeRedis, isReady, type DriverLogger, type RedisClient } from './client.js';
 
 export interface RedisBindingChangeFeedConnections {
   /** Runs (S)PUBLISH. */

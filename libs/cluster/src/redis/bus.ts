@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { afterReconnectGrace, closeRedis, isReady } from './connection.js';
+import { afterReconnectGrace, closeRedis, isReady } from './client.js';
 
 /** PUBLISHes ARGV's (channel, message) pairs in order: a batch costs the client one command. */
 const PUBLISH_PAIRS = `for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV`;

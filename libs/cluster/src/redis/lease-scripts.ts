@@ -1,4 +1,4 @@
-import type { RedisClient } from './connection.js';
+import type { RedisClient } from './client.js';
 
 /**
  * The lease store's Lua scripts. Every "now" is Redis's own clock (TIME), so the hosts' clocks

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { names, type Names } from '@events-proxy/protocol';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { LeaseStore } from '../lease-store.js';
-import { closeRedis, isReady, type DriverLogger, type RedisClient } from './connection.js';
+import { closeRedis, isReady, type DriverLogger, type RedisClient } from './client.js';
 import { defineLeaseCommands, type LeaseCommands } from './lease-scripts.js';
 
 export interface RedisLeaseStoreOptions {

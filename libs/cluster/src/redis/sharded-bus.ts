@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { afterReconnectGrace, closeRedis, isReady } from './connection.js';
+import { afterReconnectGrace, closeRedis, isReady } from './client.js';
 import { throwFirstError } from './pipeline.js';
 
 export interface ShardedRedisBusConnections {

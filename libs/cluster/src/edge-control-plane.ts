@@ -21,9 +21,9 @@ function pendingRenewal(): PendingRenewal {
   return { settle, fail, promise };
 }
 
-export interface EdgeBindingsOptions {
+export interface EdgeControlPlaneOptions {
   readonly store: LeaseStore;
-  readonly queue: BindQueue;
+  readonly bindQueue: BindQueue;
   /** How long a binding stays on the broker after the last edge stopped renewing it. */
   readonly leaseMs: number;
   readonly onRenewError?: (err: unknown) => void;
@@ -40,7 +40,7 @@ export interface EdgeBindingsOptions {
  * The edge's side of the control plane: makes bindings live before a client is told `ready`,
  * and keeps leasing every binding some local client holds.
  */
-export class EdgeBindings {
+export class EdgeControlPlane {
   private readonly held = new Map<string, number>(); // binding key → local holders
   private timer: NodeJS.Timeout | undefined;
   /** Renewals asked for in this tick, sent together in one store call on the next. */
@@ -50,7 +50,7 @@ export class EdgeBindings {
   /**
    * Renewals taken from `renewals` and not answered yet. An ensure() meanwhile joins its key's:
    * the lease it extends lasts a full lease from when Redis ran it, past this ensure()'s `ready`.
-   * Connections that arrive spread out (a reconnect storm) then share one call per binding too.
+   * ConnectionRegistry that arrive spread out (a reconnect storm) then share one call per binding too.
    */
   private readonly inFlight = new Map<string, PendingRenewal>();
   /**
@@ -63,7 +63,7 @@ export class EdgeBindings {
    */
   private readonly confirmed = new Map<string, number>();
 
-  constructor(private readonly opts: EdgeBindingsOptions) {}
+  constructor(private readonly opts: EdgeControlPlaneOptions) {}
 
   /** Starts renewing held leases, three times per lease period. */
   start(): void {
@@ -86,7 +86,7 @@ export class EdgeBindings {
       if (await this.renewSoon(key)) return;
       const left = deadline - Date.now();
       if (left <= 0) throw bindTimeoutError(binding, timeoutMs);
-      await this.opts.queue.request(binding, left);
+      await this.opts.bindQueue.request(binding, left);
       // The request resolved: the binding was leased by the ingest. Loop to renew and confirm it,
       // in case the lease was reaped in between (which makes the next request re-bind it).
     }
@@ -183,7 +183,7 @@ export class EdgeBindings {
     if (this.rebinding.has(key) || !this.held.has(key)) return;
     this.rebinding.add(key);
     const binding = parseBindingKey(key);
-    this.opts.queue
+    this.opts.bindQueue
       .request(binding, this.opts.rebindTimeoutMs ?? 30_000)
       .then(
         () => this.opts.onRebind?.(binding, undefined),

@@ -1,25 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { EdgeBindings } from '@events-proxy/cluster';
+import type { EdgeControlPlane } from '@events-proxy/cluster';
 import type { Binding } from '@events-proxy/protocol';
 import type { Logger } from '@events-proxy/runtime';
 import {
-  Connection,
+  SseConnection,
   errorEvent,
-  type ConnectionHost,
+  type SseConnectionHost,
   type EndReason,
   type ErrorEvent,
-} from './connection.js';
+} from './sse-connection.js';
 import type { Hub } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
-import type { Ticker } from './tickers.js';
+import type { TimerWheel } from './timer-wheel.js';
 import { FrameWriter, TickBatcher, type OutFrame } from './writer.js';
 
-export interface ConnectionsDeps {
+export interface ConnectionRegistryDeps {
   readonly hub: Hub;
-  readonly bindings: EdgeBindings;
-  readonly ticker: Ticker;
+  readonly controlPlane: EdgeControlPlane;
+  readonly timerWheel: TimerWheel;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly maxBufferedBytes: number;
@@ -29,14 +29,14 @@ export interface ConnectionsDeps {
  * The open streams of this edge and their lifecycle: what a connection takes when it opens
  * (binding holds, channel memberships) is given back exactly once when it ends, whoever ends it.
  */
-export class Connections implements ConnectionHost {
-  private readonly open = new Set<Connection>();
+export class ConnectionRegistry implements SseConnectionHost {
+  private readonly open = new Set<SseConnection>();
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private readonly batcher = new TickBatcher();
   readonly slowError: ErrorEvent;
 
-  constructor(private readonly deps: ConnectionsDeps) {
+  constructor(private readonly deps: ConnectionRegistryDeps) {
     this.slowError = errorEvent(
       `Client too slow: more than ${deps.maxBufferedBytes} bytes buffered; closing`,
     );
@@ -47,7 +47,7 @@ export class Connections implements ConnectionHost {
   }
 
   /** A copy of the open connections (closing them while iterating is then safe). */
-  list(): Connection[] {
+  list(): SseConnection[] {
     return [...this.open];
   }
 
@@ -60,13 +60,13 @@ export class Connections implements ConnectionHost {
     bindings: readonly Binding[],
     channels: readonly string[],
     openedAt: number,
-  ): { conn: Connection; subscribed: Promise<void> } {
+  ): { conn: SseConnection; subscribed: Promise<void> } {
     const { hub, logger, maxBufferedBytes } = this.deps;
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const writer = new FrameWriter(res, maxBufferedBytes, this.batcher);
-    const conn = new Connection(id, bindings, channels, openedAt, writer, this);
+    const conn = new SseConnection(id, bindings, channels, openedAt, writer, this);
     this.open.add(conn);
-    for (const b of bindings) this.deps.bindings.hold(b);
+    for (const b of bindings) this.deps.controlPlane.hold(b);
     res.on('close', () => conn.clientGone());
     logger.debug('connection opened', { conn: id, bindings: bindings.length });
     const subscribed = Promise.all(channels.map((ch) => hub.join(ch, conn))).then(() => undefined);
@@ -74,11 +74,11 @@ export class Connections implements ConnectionHost {
   }
 
   /** Sends `ready` and starts pings and the idle timer. False if the connection is gone. */
-  ready(conn: Connection, frame: OutFrame): boolean {
-    if (!conn.markReady(frame, Date.now(), this.deps.ticker.pingInterval)) return false;
+  ready(conn: SseConnection, frame: OutFrame): boolean {
+    if (!conn.markReady(frame, Date.now(), this.deps.timerWheel.pingInterval)) return false;
     const seconds = (performance.now() - conn.openedAt) / 1000;
-    const { metrics, ticker, logger } = this.deps;
-    ticker.add(conn);
+    const { metrics, timerWheel, logger } = this.deps;
+    timerWheel.add(conn);
     metrics.connectionsTotal.inc();
     metrics.readySeconds.observe(seconds);
     metrics.bytesSent.inc(frame.bytes.length);
@@ -88,12 +88,12 @@ export class Connections implements ConnectionHost {
     return true;
   }
 
-  ended(conn: Connection, reason: EndReason, error: ErrorEvent | undefined): void {
-    const { hub, bindings, ticker, metrics, logger } = this.deps;
+  ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void {
+    const { hub, controlPlane, timerWheel, metrics, logger } = this.deps;
     this.open.delete(conn);
-    ticker.remove(conn);
+    timerWheel.remove(conn);
     for (const ch of conn.channels) hub.leave(ch, conn);
-    for (const b of conn.bindings) bindings.release(b);
+    for (const b of conn.bindings) controlPlane.release(b);
     if (reason === 'client') {
       metrics.disconnects.inc();
     } else {

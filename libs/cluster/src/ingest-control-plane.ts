@@ -2,19 +2,19 @@ import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protoco
 import type { BindQueue } from './bind-queue.js';
 import type { LeaseStore } from './lease-store.js';
 
-/** What the ingest does at the broker; both throw on failure (a BindError for the client to see). */
 /** Expired leases taken per store call while reaping. */
 const REAP_PAGE = 1000;
 
-export interface BrokerBindings {
+/** What the ingest does at the broker; both throw on failure (a BindError for the client to see). */
+export interface BrokerBinder {
   bind(binding: Binding): Promise<void>;
   unbind(binding: Binding): Promise<void>;
 }
 
-export interface IngestBindingsOptions {
+export interface IngestControlPlaneOptions {
   readonly store: LeaseStore;
-  readonly queue: BindQueue;
-  readonly broker: BrokerBindings;
+  readonly bindQueue: BindQueue;
+  readonly binder: BrokerBinder;
   readonly leaseMs: number;
   /** Bind jobs run at once, and unbinds at once while reaping. */
   readonly concurrency: number;
@@ -30,19 +30,19 @@ export interface IngestBindingsOptions {
  * leases ran out. Both hold the binding's lock, so a binding that an edge has just been told is
  * live is never removed by a reaper that decided on a stale lease.
  */
-export class IngestBindings {
+export class IngestControlPlane {
   private timer: NodeJS.Timeout | undefined;
   private reaping: Promise<number> | undefined;
   private stopped = false;
 
-  constructor(private readonly opts: IngestBindingsOptions) {}
+  constructor(private readonly opts: IngestControlPlaneOptions) {}
 
   async start(): Promise<void> {
-    const { store, queue, broker, leaseMs, concurrency } = this.opts;
-    await queue.process(async (binding) => {
+    const { store, bindQueue, binder, leaseMs, concurrency } = this.opts;
+    await bindQueue.process(async (binding) => {
       try {
         await store.withLock(bindingKey(binding), async () => {
-          await broker.bind(binding);
+          await binder.bind(binding);
           await store.lease(bindingKey(binding), leaseMs);
         });
         this.opts.onBindResult?.(binding, undefined);
@@ -88,13 +88,13 @@ export class IngestBindings {
   }
 
   private async reapOne(key: string): Promise<boolean> {
-    const { store, broker } = this.opts;
+    const { store, binder } = this.opts;
     const binding = parseBindingKey(key);
     try {
       return await store.withLock(key, async () => {
         if (!(await store.removeIfExpired(key))) return false; // renewed meanwhile
         try {
-          await broker.unbind(binding);
+          await binder.unbind(binding);
         } catch (err) {
           await store.lease(key, 0); // keep it listed as expired, so the next round retries
           throw err;
@@ -106,11 +106,6 @@ export class IngestBindings {
       this.opts.onReapError?.(binding, err);
       return false;
     }
-  }
-
-  /** Every binding that should be on the broker (to restore after a reconnect). */
-  async live(): Promise<Binding[]> {
-    return (await this.opts.store.all()).map(parseBindingKey);
   }
 
   async stop(): Promise<void> {

@@ -1,8 +1,8 @@
 import { pingFrame } from '@events-proxy/protocol';
-import { errorEvent, type Connection, type ErrorEvent } from './connection.js';
+import { errorEvent, type SseConnection, type ErrorEvent } from './sse-connection.js';
 import { OutFrame } from './writer.js';
 
-export interface TickerOptions {
+export interface TimerWheelOptions {
   readonly pingIntervalSeconds: number;
   /** 0 turns idle closure off. */
   readonly idleTimeoutSeconds: number;
@@ -19,14 +19,14 @@ export function idleMessage(idleTimeoutSeconds: number): string {
  * its `ping` every PING_INTERVAL_SECONDS (the frame rendered once per tick, the same bytes to all)
  * and closes those with no `message` for IDLE_TIMEOUT_SECONDS. Coarse by at most one second.
  */
-export class Ticker {
-  private readonly live = new Set<Connection>();
+export class TimerWheel {
+  private readonly live = new Set<SseConnection>();
   private readonly pingIntervalMs: number;
   private readonly idleTimeoutMs: number;
   private readonly idleError: ErrorEvent;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: TickerOptions) {
+  constructor(private readonly opts: TimerWheelOptions) {
     this.pingIntervalMs = opts.pingIntervalSeconds * 1000;
     this.idleTimeoutMs = opts.idleTimeoutSeconds * 1000;
     this.idleError = errorEvent(idleMessage(opts.idleTimeoutSeconds));
@@ -40,11 +40,11 @@ export class Ticker {
     return this.live.size;
   }
 
-  add(conn: Connection): void {
+  add(conn: SseConnection): void {
     this.live.add(conn);
   }
 
-  remove(conn: Connection): void {
+  remove(conn: SseConnection): void {
     this.live.delete(conn);
   }
 

@@ -4,7 +4,7 @@ import { TopicMatcher, bindingKey, names, type Binding, type Names } from '@even
  * The bindings the router delivers for: a topic matcher over every (exchange, pattern), and the
  * bus channel of each, named once when the binding is added rather than per message.
  */
-export class ActiveBindings {
+export class RoutingTable {
   private readonly matcher = new TopicMatcher();
   /** exchange → pattern → bus channel */
   private readonly channels = new Map<string, Map<string, string>>();

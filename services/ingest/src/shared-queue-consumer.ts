@@ -2,23 +2,23 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { Bus, LeaseStore } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
-import type { ActiveBindings } from './active-bindings.js';
+import type { RoutingTable } from './routing-table.js';
 import { errorText } from './amqp-connection.js';
-import type { AmqpBrokerBindings } from './broker-bindings.js';
-import type { Membership } from './membership.js';
+import type { AmqpBinder } from './amqp-binder.js';
+import type { RoutingTableSync } from './routing-table-sync.js';
 import type { IngestMetrics } from './metrics.js';
 import { Router } from './router.js';
 import { declareSharedQueue, type SharedQueueOptions } from './shared-queue.js';
 
 export interface SharedQueueConsumerOptions {
-  readonly queue: SharedQueueOptions;
+  readonly sharedQueue: SharedQueueOptions;
   readonly prefetch: number;
   /** Larger messages are not published (the router's `maxFrameBytes`). */
   readonly maxMessageBytes: number;
   readonly store: LeaseStore;
-  readonly broker: AmqpBrokerBindings;
-  readonly membership: Membership;
-  readonly active: ActiveBindings;
+  readonly binder: AmqpBinder;
+  readonly tableSync: RoutingTableSync;
+  readonly routingTable: RoutingTable;
   readonly bus: Bus;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
@@ -45,17 +45,17 @@ export class SharedQueueConsumer {
     const { opts } = this;
     const ch = await model.createChannel();
     ch.on('error', (err: Error) => opts.logger.warn('consumer channel error', { error: err.message }));
-    await declareSharedQueue(ch, opts.queue, opts.logger);
-    opts.broker.attach(model);
+    await declareSharedQueue(ch, opts.sharedQueue, opts.logger);
+    opts.binder.attach(model);
 
-    const restored = await opts.broker.rebindAll(await this.leasedBindings());
-    opts.membership.restore(restored);
-    opts.logger.info('shared queue ready', { queue: opts.queue.name, bindings: restored.length });
+    const restored = await opts.binder.rebindAll(await this.leasedBindings());
+    opts.tableSync.restore(restored);
+    opts.logger.info('shared queue ready', { queue: opts.sharedQueue.name, bindings: restored.length });
 
     await ch.prefetch(opts.prefetch);
     const router = new Router({
       channel: ch,
-      bindings: opts.active,
+      routingTable: opts.routingTable,
       bus: opts.bus,
       metrics: opts.metrics,
       logger: opts.logger,
@@ -73,11 +73,11 @@ export class SharedQueueConsumer {
         }
       });
     });
-    const { consumerTag } = await ch.consume(opts.queue.name, (msg) => {
+    const { consumerTag } = await ch.consume(opts.sharedQueue.name, (msg) => {
       if (msg) router.handle(msg);
       else {
         opts.logger.warn('RabbitMQ cancelled the consumer (was the queue deleted?)', {
-          queue: opts.queue.name,
+          queue: opts.sharedQueue.name,
         });
         opts.onConsumerLost(model, 'the consumer was cancelled by the broker');
       }
@@ -95,22 +95,22 @@ export class SharedQueueConsumer {
    * or the broker gone again) waits for the next connection.
    */
   private async dropUncertainBindings(): Promise<void> {
-    const { broker, store, logger } = this.opts;
-    const pending = broker.takeUncertain();
+    const { binder, store, logger } = this.opts;
+    const pending = binder.takeUncertain();
     const left: Binding[] = [];
     for (const b of pending) {
       const key = bindingKey(b);
       try {
         await store.withLock(key, async () => {
           const [leased] = await store.renewIfLeased([key], 0);
-          if (!leased) await broker.unbind(b);
+          if (!leased) await binder.unbind(b);
         });
       } catch (err) {
         left.push(b);
         logger.debug('could not check a binding left by a lost connection', { ...b, error: errorText(err) });
       }
     }
-    broker.restoreUncertain(left);
+    binder.restoreUncertain(left);
     const dropped = pending.length - left.length;
     if (dropped > 0) logger.info('checked bindings left by a lost connection', { checked: dropped });
   }

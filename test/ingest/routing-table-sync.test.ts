@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { MemoryLeaseStore, type BindingChange, type BindingChangeFeed } from '@events-proxy/cluster';
 import { bindingKey, type Binding } from '@events-proxy/protocol';
-import { ActiveBindings, Membership } from '@events-proxy/ingest';
+import { RoutingTable, RoutingTableSync } from '@events-proxy/ingest';
 import { captureLogger } from './support.js';
 
 class FakeFeed implements BindingChangeFeed {
@@ -26,21 +26,21 @@ class FakeFeed implements BindingChangeFeed {
 const a: Binding = { exchange: 'exchange/a', routingKeyPattern: 'a.#' };
 const b: Binding = { exchange: 'exchange/b', routingKeyPattern: 'b.*' };
 
-describe('ingest: membership', () => {
+describe('ingest: tableSync', () => {
   let store: MemoryLeaseStore;
-  let active: ActiveBindings;
+  let routingTable: RoutingTable;
   let feed: FakeFeed;
   let rebound: Binding[];
-  let membership: Membership;
+  let tableSync: RoutingTableSync;
 
   beforeEach(() => {
     store = new MemoryLeaseStore();
-    active = new ActiveBindings('test:');
+    routingTable = new RoutingTable('test:');
     feed = new FakeFeed();
     rebound = [];
-    membership = new Membership({
+    tableSync = new RoutingTableSync({
       store,
-      active,
+      routingTable,
       feed,
       logger: captureLogger().logger,
       resyncMs: 60_000, // resyncs are driven by hand here
@@ -49,16 +49,16 @@ describe('ingest: membership', () => {
         rebound.push(x);
       },
     });
-    membership.start();
+    tableSync.start();
   });
 
-  afterEach(() => membership.stop());
+  afterEach(() => tableSync.stop());
 
   it('routes for a local bind at once and announces it; a local removal likewise', async () => {
-    await membership.added(a);
-    expect(active.channelsFor('exchange/a', 'a.x', [])).to.deep.equal(['test:msg:' + bindingKey(a)]);
-    await membership.removed(a);
-    expect(active.size).to.equal(0);
+    await tableSync.added(a);
+    expect(routingTable.channelsFor('exchange/a', 'a.x', [])).to.deep.equal(['test:msg:' + bindingKey(a)]);
+    await tableSync.removed(a);
+    expect(routingTable.size).to.equal(0);
     expect(feed.sent).to.deep.equal([
       { op: 'add', key: bindingKey(a) },
       { op: 'remove', key: bindingKey(a) },
@@ -67,55 +67,55 @@ describe('ingest: membership', () => {
 
   it("applies other replicas' changes", async () => {
     feed.deliver({ op: 'add', key: bindingKey(b) });
-    expect(active.has(b)).to.equal(true);
+    expect(routingTable.has(b)).to.equal(true);
     feed.deliver({ op: 'remove', key: bindingKey(b) });
-    await membership.stop(); // waits for the removal's lease check
-    expect(active.has(b)).to.equal(false);
+    await tableSync.stop(); // waits for the removal's lease check
+    expect(routingTable.has(b)).to.equal(false);
     feed.deliver({ op: 'add', key: 'not a key' }); // ignored, logged
-    expect(active.size).to.equal(0);
+    expect(routingTable.size).to.equal(0);
   });
 
   it("ignores a peer's late removal of a binding that is leased again", async () => {
-    await membership.added(b);
+    await tableSync.added(b);
     await store.lease(bindingKey(b), 60_000); // this replica's bind job finished
     feed.deliver({ op: 'remove', key: bindingKey(b) }); // from the peer's earlier reap
-    await membership.stop();
-    expect(active.has(b)).to.equal(true);
+    await tableSync.stop();
+    expect(routingTable.has(b)).to.equal(true);
   });
 
   it('a resync adds what the store has at once', async () => {
     await store.lease(bindingKey(a), 60_000);
-    await membership.resync();
-    expect(active.has(a)).to.equal(true);
+    await tableSync.resync();
+    expect(routingTable.has(a)).to.equal(true);
   });
 
   it('a binding the store lost is bound and leased again when two resyncs in a row miss it', async () => {
-    await membership.added(a); // bound here, but its lease is gone (e.g. Redis restarted empty)
-    await membership.resync();
+    await tableSync.added(a); // bound here, but its lease is gone (e.g. Redis restarted empty)
+    await tableSync.resync();
     expect(rebound).to.deep.equal([]);
     expect(await store.all()).to.deep.equal([]);
-    await membership.resync();
-    expect(active.has(a)).to.equal(true);
+    await tableSync.resync();
+    expect(routingTable.has(a)).to.equal(true);
     expect(rebound).to.deep.equal([a]);
     expect(await store.all()).to.deep.equal([bindingKey(a)]);
     expect(await store.expired(10)).to.deep.equal([]); // a fresh lease: reaped only if nobody renews it
   });
 
   it('a binding leased between the two resyncs stays', async () => {
-    await membership.added(a);
-    await membership.resync();
+    await tableSync.added(a);
+    await tableSync.resync();
     await store.lease(bindingKey(a), 60_000);
-    await membership.resync();
-    await membership.resync();
-    expect(active.has(a)).to.equal(true);
+    await tableSync.resync();
+    await tableSync.resync();
+    expect(routingTable.has(a)).to.equal(true);
     expect(rebound).to.deep.equal([]);
   });
 
   it('a binding added again after the first miss starts over', async () => {
     feed.deliver({ op: 'add', key: bindingKey(b) });
-    await membership.resync();
-    await membership.added(b); // e.g. re-bound by this replica, lease not yet written
-    await membership.resync();
-    expect(active.has(b)).to.equal(true);
+    await tableSync.resync();
+    await tableSync.added(b); // e.g. re-bound by this replica, lease not yet written
+    await tableSync.resync();
+    expect(routingTable.has(b)).to.equal(true);
   });
 });

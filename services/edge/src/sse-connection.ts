@@ -16,8 +16,8 @@ export function errorEvent(message: string): ErrorEvent {
 export type EndReason = CloseReason | 'client';
 
 /** Told once when a connection ends, whoever ended it (one shared object, not a closure each). */
-export interface ConnectionHost {
-  ended(conn: Connection, reason: EndReason, error: ErrorEvent | undefined): void;
+export interface SseConnectionHost {
+  ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void;
   /** The error event a slow client is closed with. */
   readonly slowError: ErrorEvent;
 }
@@ -28,10 +28,10 @@ type State = 'binding' | 'live' | 'closed';
 const RECENT_IDS = 32;
 
 /**
- * One client's SSE stream: its bindings and channels, the fields the shared ticker reads, and the
+ * One client's SSE stream: its bindings and channels, the fields the timer wheel reads, and the
  * delivery rule. Kept small: no timers, no closures per message.
  */
-export class Connection {
+export class SseConnection {
   private state: State = 'binding';
   /** When the last `message` was written (ms since the epoch); the idle timer starts at `ready`. */
   lastMessageAt = 0;
@@ -49,7 +49,7 @@ export class Connection {
     /** When the request arrived (performance.now() ms), for time-to-ready and duration. */
     readonly openedAt: number,
     private readonly writer: FrameWriter,
-    private readonly host: ConnectionHost,
+    private readonly host: SseConnectionHost,
   ) {
     // A message reaches a connection once per matching channel: only several bindings can repeat it.
     this.recent = bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;

@@ -7,7 +7,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
-import { EdgeBindings, RedisLeaseStore, type BindQueue, type LeaseStore } from '@events-proxy/cluster';
+import { EdgeControlPlane, RedisLeaseStore, type BindQueue, type LeaseStore } from '@events-proxy/cluster';
 import { bindingKey, type Binding } from '@events-proxy/protocol';
 import { randomId } from '../support/processes.js';
 import { REDIS_URL, needRedis } from '../support/services.js';
@@ -56,7 +56,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
   after(() => admin?.disconnect());
 
   it('renews once, then serves every later ensure() of a held binding from memory', async () => {
-    const edge = new EdgeBindings({ store: counting, queue: noQueue, leaseMs: 60_000 });
+    const edge = new EdgeControlPlane({ store: counting, bindQueue: noQueue, leaseMs: 60_000 });
     edge.hold(binding);
     await edge.ensure(binding, 5000);
     expect(calls).to.equal(1);
@@ -65,7 +65,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
   });
 
   it('asks Redis again once no local client holds the binding', async () => {
-    const edge = new EdgeBindings({ store: counting, queue: noQueue, leaseMs: 60_000 });
+    const edge = new EdgeControlPlane({ store: counting, bindQueue: noQueue, leaseMs: 60_000 });
     edge.hold(binding);
     await edge.ensure(binding, 5000);
     edge.release(binding);
@@ -74,7 +74,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
   });
 
   it('asks Redis while the store reports itself disconnected', async () => {
-    const edge = new EdgeBindings({ store: counting, queue: noQueue, leaseMs: 60_000 });
+    const edge = new EdgeControlPlane({ store: counting, bindQueue: noQueue, leaseMs: 60_000 });
     edge.hold(binding);
     await edge.ensure(binding, 5000);
     connected = false;
@@ -84,7 +84,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
 
   it('asks Redis again once half a lease has passed since the renewal', async () => {
     const leaseMs = 400;
-    const edge = new EdgeBindings({ store: counting, queue: noQueue, leaseMs });
+    const edge = new EdgeControlPlane({ store: counting, bindQueue: noQueue, leaseMs });
     edge.hold(binding);
     const renewedBefore = performance.now();
     await edge.ensure(binding, 5000);
@@ -94,12 +94,12 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
   });
 
   it('asks Redis after a renewal of held leases failed', async () => {
-    const edge = new EdgeBindings({
+    const edge = new EdgeControlPlane({
       store: Object.assign(Object.create(counting) as LeaseStore, {
         renewIfLeased: (keys: readonly string[], ms: number) =>
           keys.length > 1 ? Promise.reject(new Error('Redis went away')) : counting.renewIfLeased(keys, ms),
       }),
-      queue: noQueue,
+      bindQueue: noQueue,
       leaseMs: 60_000,
     });
     const other: Binding = { ...binding, routingKeyPattern: 'b.#' };
@@ -114,7 +114,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
   it('joins a renewal already on its way to Redis instead of sending another', async () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const edge = new EdgeBindings({
+    const edge = new EdgeControlPlane({
       store: Object.assign(Object.create(counting) as LeaseStore, {
         renewIfLeased: async (keys: readonly string[], ms: number) => {
           const answer = counting.renewIfLeased(keys, ms);
@@ -122,7 +122,7 @@ describe('bench: the edge answers ensure() locally for bindings it holds and has
           return answer;
         },
       }),
-      queue: noQueue,
+      bindQueue: noQueue,
       leaseMs: 60_000,
     });
     const first = edge.ensure(binding, 5000);

@@ -1,12 +1,12 @@
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { BindingChange, BindingChangeFeed, LeaseStore } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
-import type { ActiveBindings } from './active-bindings.js';
+import type { RoutingTable } from './routing-table.js';
 import { errorText } from './amqp-connection.js';
 
-export interface MembershipOptions {
+export interface RoutingTableSyncOptions {
   readonly store: LeaseStore;
-  readonly active: ActiveBindings;
+  readonly routingTable: RoutingTable;
   /** Other replicas' binding changes, and this one's announcements (libs/cluster `BindingChangeFeed`). */
   readonly feed?: BindingChangeFeed;
   readonly logger: Logger;
@@ -39,14 +39,14 @@ export interface MembershipOptions {
  * (a bind whose lease write failed, a re-bind after a reconnect that raced the reaper) is reaped
  * when that fresh lease runs out.
  */
-export class Membership {
+export class RoutingTableSync {
   /** Keys held here but missing from the store at the last resync. */
   private missing = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private resyncing: Promise<void> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly opts: MembershipOptions) {}
+  constructor(private readonly opts: RoutingTableSyncOptions) {}
 
   start(): void {
     this.opts.feed?.onChange((change) => this.apply(change));
@@ -62,7 +62,7 @@ export class Membership {
 
   /** This ingest removed the binding from the broker. */
   async removed(b: Binding): Promise<void> {
-    this.opts.active.remove(b);
+    this.opts.routingTable.remove(b);
     await this.announce({ op: 'remove', key: bindingKey(b) });
   }
 
@@ -87,7 +87,7 @@ export class Membership {
   }
 
   private add(b: Binding): void {
-    this.opts.active.add(b);
+    this.opts.routingTable.add(b);
     this.missing.delete(bindingKey(b));
   }
 
@@ -111,7 +111,7 @@ export class Membership {
     try {
       await this.opts.store.withLock(key, async () => {
         const [leased] = await this.opts.store.renewIfLeased([key], 0);
-        if (!leased) this.opts.active.remove(binding);
+        if (!leased) this.opts.routingTable.remove(binding);
       });
     } catch (err) {
       this.opts.logger.warn('could not apply a peer removal; the next resync will', {
@@ -137,12 +137,12 @@ export class Membership {
   }
 
   private async resyncFromStore(): Promise<void> {
-    const { store, active } = this.opts;
+    const { store, routingTable } = this.opts;
     const leased = new Set(await store.all());
-    for (const key of leased) if (!active.has(parseBindingKey(key))) this.add(parseBindingKey(key));
+    for (const key of leased) if (!routingTable.has(parseBindingKey(key))) this.add(parseBindingKey(key));
     const stillMissing = new Set<string>();
     const stale: string[] = [];
-    for (const key of active.keys()) {
+    for (const key of routingTable.keys()) {
       if (leased.has(key)) continue;
       if (this.missing.has(key)) stale.push(key);
       else stillMissing.add(key);

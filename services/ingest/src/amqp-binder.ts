@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { BindError, bindingKey, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
-import type { BrokerBindings } from '@events-proxy/cluster';
+import type { BrokerBinder } from '@events-proxy/cluster';
 import type { Logger } from '@events-proxy/runtime';
 import { closeQuietly } from './amqp-close.js';
 import { errorText } from './amqp-connection.js';
@@ -37,7 +37,7 @@ const EXCHANGE_SEEN_MS = 10_000;
  * channel round trips fewer per bind); if one was deleted meanwhile, the bind itself reports it,
  * and operations caught on the closed channel are retried once on a new one.
  */
-export class AmqpBrokerBindings implements BrokerBindings {
+export class AmqpBinder implements BrokerBinder {
   private model: ChannelModel | undefined;
   private readonly controls: (Promise<Channel> | undefined)[] = new Array(CONTROL_CHANNELS);
   private nextControl = 0;
