@@ -15,6 +15,7 @@ import { formatProfiles, summarizeProfiles, type ProfileSummary } from './lib/cp
 import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js';
 import { referenceVariant } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
+import { errorDetail } from '@events-proxy/runtime';
 
 const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
@@ -76,7 +77,7 @@ async function main(): Promise<number> {
         );
         if (Object.keys(profiles).length > 0) ctx.log(formatProfiles(profiles));
       } catch (err) {
-        const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        const error = errorDetail(err);
         ctx.log(`  ${scenario.name} failed: ${error}`);
         results.push({
           scenario: scenario.name,

@@ -99,9 +99,9 @@ export interface ShardOptions {
   readonly path: string;
   readonly conns: number;
   readonly indexOffset?: number;
-  /** ConnectionRegistry opened per second (0: as fast as `maxPending` allows). */
+  /** Connections opened per second (0: as fast as `maxPending` allows). */
   readonly connectRate?: number;
-  /** ConnectionRegistry in flight (not yet `ready`) at most. */
+  /** Connections in flight (not yet `ready`) at most. */
   readonly maxPending?: number;
   /** A file of paths, one a line, instead of `path`: connection i uses line i % lines. */
   readonly pathsFile?: string;

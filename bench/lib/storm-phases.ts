@@ -24,7 +24,7 @@ export interface StormPhase {
    * tenants of the machine than the wall-clock rate. Includes delivering the messages meanwhile.
    */
   readonly survivorCpuUsPerConnection: number;
-  /** ConnectionRegistry the kernel dropped meanwhile because an accept queue was full (machine-wide). */
+  /** Connections the kernel dropped meanwhile because an accept queue was full (machine-wide). */
   readonly listenOverflows: number | undefined;
   readonly firstError: string;
 }

@@ -24,7 +24,7 @@ export interface BindingScaleParams {
   readonly messagesPerClient: number;
   /** Messages per second while publishing. */
   readonly publishRate: number;
-  /** ConnectionRegistry in flight at once while binding. */
+  /** Connections in flight at once while binding. */
   readonly maxPending: number;
   /** Seconds of holding the bindings without messages, to measure the idle cost. */
   readonly idleSeconds: number;

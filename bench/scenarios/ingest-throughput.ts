@@ -22,6 +22,7 @@ import { ClientGroup } from '../lib/sse-clients.js';
 import { connectPath, startService, startTarget, type Target } from '../lib/targets.js';
 import { transpileEntry } from '../lib/transpile.js';
 import type { Scenario } from './scenario.js';
+import { errorDetail } from '@events-proxy/runtime';
 
 export interface IngestThroughputParams {
   readonly messages: number;
@@ -207,7 +208,7 @@ export const ingestThroughputScenario: Scenario<IngestThroughputParams> = {
     try {
       m = await measureIngestThroughput(ctx, p);
     } catch (err) {
-      error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      error = errorDetail(err);
     }
     return {
       scenario: this.name,

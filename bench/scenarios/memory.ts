@@ -13,7 +13,7 @@ import { errorsOf, perTarget, pickEach, valuesOf, type Scenario } from './scenar
 
 export interface MemoryParams {
   readonly clients: number;
-  /** ConnectionRegistry opened and closed before the empty baseline is taken. */
+  /** Connections opened and closed before the empty baseline is taken. */
   readonly warmupClients: number;
   /** Seconds to let the process settle before each RSS reading. */
   readonly settleSeconds: number;

@@ -34,7 +34,7 @@ export interface ReconnectStormParams {
   /** Publishing rounds per second: one message to every stream's routing key each round. */
   readonly roundsPerSecond: number;
   readonly payloadBytes: number;
-  /** ConnectionRegistry in flight (not yet `ready`) at most, per client process, in every phase alike. */
+  /** Connections in flight (not yet `ready`) at most, per client process, in every phase alike. */
   readonly maxPending: number;
   /** A reconnect waits a random 0..jitterMs after its stream ended. */
   readonly jitterMs: number;
@@ -60,7 +60,7 @@ export interface StormMeasure {
     readonly firstEndSeconds: number;
     readonly lastEndSeconds: number;
     /**
-     * ConnectionRegistry per second to `ready` once every stream had ended: the edges' pace in the storm
+     * Connections per second to `ready` once every stream had ended: the edges' pace in the storm
      * without the killed process's teardown (which spreads the first reconnects over its length).
      */
     readonly connectionsPerSecondAfterLastEnd: number;

@@ -2,6 +2,7 @@
 import type { BenchContext, TargetKind } from '../lib/context.js';
 import type { ScenarioResult } from '../lib/results.js';
 import { startTarget, type Target, type TargetOptions } from '../lib/targets.js';
+import { errorDetail } from '@events-proxy/runtime';
 
 export interface Scenario<P extends object = object> {
   readonly name: string;
@@ -35,7 +36,7 @@ export async function perTarget<T>(
       target = await startTarget(ctx, kind, { ...options, label: `${options.label}-${kind}` });
       out[kind] = { ok: true, value: await fn(target) };
     } catch (err) {
-      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      const error = errorDetail(err);
       ctx.log(`  ${options.label} → ${kind} failed: ${error}`);
       out[kind] = { ok: false, error };
     } finally {

@@ -30,7 +30,7 @@ async function registeredMetrics(): Promise<Map<string, string>> {
   const ingest = new Registry();
   createIngestMetrics(ingest, { bindings: () => 0, amqpConnected: () => true });
   const redis = new Registry();
-  registerRedisGauge(redis, { bus: { isConnected: () => true } });
+  registerRedisGauge(redis, () => true);
   registerProcessGuardMetrics(redis);
   const types = new Map<string, string>();
   for (const registry of [edge, ingest, redis]) {

@@ -14,10 +14,10 @@ import {
 import {
   BindError,
   bindingKey,
-  encodeEnvelope,
+  decodeEnvelope,
   exchangeNotFoundMessage,
   names,
-  renderMessageFrame,
+  renderMessageEnvelope,
   type Binding,
 } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
@@ -156,14 +156,14 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
         typeof bindings === 'string' ? bindings : JSON.stringify({ bindings }),
       )}`,
     async publish(bindings, id, payload, routingKey = 'a.b') {
-      const frame = renderMessageFrame({
+      const envelope = renderMessageEnvelope(id, Date.now(), {
         exchange: bindings[0]!.exchange,
         routingKey,
         redelivered: false,
         cc: [],
         body: Buffer.from(JSON.stringify(payload)),
       });
-      const envelope = encodeEnvelope(id, Date.now(), frame);
+      const frame = decodeEnvelope(envelope)!.frame;
       await bus.publish(bindings.map((b) => ({ channel: channelOf(b), envelope })));
       return frame;
     },

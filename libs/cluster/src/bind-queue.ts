@@ -1,4 +1,4 @@
-import type { Binding } from '@events-proxy/protocol';
+import { bindTimeoutError, type Binding } from '@events-proxy/protocol';
 
 /**
  * Bind requests from edges to the ingest tier. Drivers: in-process (single node) and BullMQ.
@@ -14,4 +14,15 @@ export interface BindQueue {
   process(handler: (binding: Binding) => Promise<void>, concurrency: number): Promise<void>;
   isConnected(): boolean;
   close(): Promise<void>;
+}
+
+/**
+ * The deadline every driver's `request()` keeps: `job` settles the request unless `timeoutMs`
+ * passes first, which rejects with the binding's timeout BindError. The job itself goes on.
+ */
+export function withBindTimeout(job: Promise<void>, binding: Binding, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(bindTimeoutError(binding, timeoutMs)), timeoutMs);
+    job.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
 }

@@ -1,5 +1,7 @@
 import { Cluster, type Redis } from 'ioredis';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { names } from '@events-proxy/protocol';
+import type { BusDriverName, CommonConfig } from '@events-proxy/runtime';
 import type { BindQueue } from './bind-queue.js';
 import type { BindingChangeFeed } from './binding-change-feed.js';
 import type { Bus } from './bus.js';
@@ -9,6 +11,7 @@ import { MemoryBindQueue } from './memory/bind-queue.js';
 import { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 import { MemoryBus } from './memory/bus.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
+import { registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
 import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
@@ -17,22 +20,19 @@ import { ShardedRedisBus } from './redis/sharded-bus.js';
 
 export type { DriverLogger } from './redis/client.js';
 
-/**
- * Everything a role needs to reach the other tier, and one call to close it all. A type alias, not
- * an interface, so it passes where a plain record of drivers is expected (registerRedisGauge).
- */
-export type Drivers = {
+/** Everything a role needs to reach the other tier, and one call to close it all. */
+export interface Drivers {
   readonly bus: Bus;
   readonly store: LeaseStore;
   readonly bindQueue: BindQueue;
   /** Binding changes between ingest replicas (connects on first use: edges hold no connection for it). */
   readonly bindingChanges: BindingChangeFeed;
+  /** Redis-backed (false: the in-process drivers of single-node mode). */
+  readonly usesRedis: boolean;
   /** True while every driver is connected (readiness; the same as `events_redis_connected`). */
   isConnected(): boolean;
   close(): Promise<void>;
-};
-
-export type BusDriver = 'redis' | 'redis-sharded';
+}
 
 export interface RedisDriversOptions {
   /** A standalone Redis; give this or `clusterNodes`. */
@@ -42,7 +42,7 @@ export interface RedisDriversOptions {
   /** KEY_PREFIX: starts every key, channel and BullMQ queue name. */
   readonly keyPrefix: string;
   /** Ignored on a Redis Cluster, which always uses sharded pub/sub. */
-  readonly bus: BusDriver;
+  readonly bus: BusDriverName;
   readonly logger: DriverLogger;
 }
 
@@ -93,17 +93,47 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     sharded: onCluster,
     logger,
   });
-  return withLifecycle({ bus, store, bindQueue, bindingChanges });
+  return withLifecycle({ bus, store, bindQueue, bindingChanges }, true);
 }
 
 /** Single-node mode without Redis: the in-process drivers behind the same interfaces. */
 export function createMemoryDrivers(): Drivers {
-  return withLifecycle({
-    bus: new MemoryBus(),
-    store: new MemoryLeaseStore(),
-    bindQueue: new MemoryBindQueue(),
-    bindingChanges: new MemoryBindingChangeFeed(),
+  return withLifecycle(
+    {
+      bus: new MemoryBus(),
+      store: new MemoryLeaseStore(),
+      bindQueue: new MemoryBindQueue(),
+      bindingChanges: new MemoryBindingChangeFeed(),
+    },
+    false,
+  );
+}
+
+/**
+ * The drivers a process's configuration asks for: Redis (standalone or a cluster) when REDIS_URL or
+ * REDIS_CLUSTER_NODES is set, else the in-process ones (single-node mode; the cluster roles'
+ * configuration requires one of the two).
+ */
+export function createDriversFor(config: CommonConfig, logger: DriverLogger): Drivers {
+  if (config.redisUrl === undefined && config.redisClusterNodes === undefined) return createMemoryDrivers();
+  return createRedisDrivers({
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    keyPrefix: config.keyPrefix,
+    bus: config.busDriver,
+    logger,
   });
+}
+
+/**
+ * A process's metrics registry: Node's default metrics, and `events_redis_connected` when its
+ * drivers use Redis. The roles add their own metrics to it.
+ */
+export function createProcessRegistry(drivers: Drivers): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  if (drivers.usesRedis) registerRedisGauge(registry, drivers.isConnected);
+  return registry;
 }
 
 function redisTarget(opts: RedisDriversOptions): RedisTarget {
@@ -125,12 +155,13 @@ function standalone(client: RedisClient): Redis {
   return client;
 }
 
-type Parts = Omit<Drivers, 'isConnected' | 'close'>;
+type Parts = Omit<Drivers, 'usesRedis' | 'isConnected' | 'close'>;
 
-function withLifecycle(parts: Parts): Drivers {
+function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
   const { bus, store, bindQueue, bindingChanges } = parts;
   return {
     ...parts,
+    usesRedis,
     isConnected: () =>
       bus.isConnected() && store.isConnected() && bindQueue.isConnected() && bindingChanges.isConnected(),
     async close() {

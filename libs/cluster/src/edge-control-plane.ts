@@ -50,7 +50,7 @@ export class EdgeControlPlane {
   /**
    * Renewals taken from `renewals` and not answered yet. An ensure() meanwhile joins its key's:
    * the lease it extends lasts a full lease from when Redis ran it, past this ensure()'s `ready`.
-   * ConnectionRegistry that arrive spread out (a reconnect storm) then share one call per binding too.
+   * Connections that arrive spread out (a reconnect storm) then share one call per binding too.
    */
   private readonly inFlight = new Map<string, PendingRenewal>();
   /**

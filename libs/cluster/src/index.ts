@@ -8,7 +8,6 @@ export {
   type IngestControlPlaneOptions,
   type BrokerBinder,
 } from './ingest-control-plane.js';
-export { KeyedMutex } from './keyed-mutex.js';
 export { MemoryBus } from './memory/bus.js';
 export { MemoryLeaseStore } from './memory/lease-store.js';
 export { MemoryBindQueue } from './memory/bind-queue.js';
@@ -23,11 +22,9 @@ export {
   type RedisBindingChangeFeedOptions,
 } from './redis/binding-change-feed.js';
 export {
-  clusterSeeds,
   connectRedis,
   connectRedisCluster,
   connectTarget,
-  reconnectDelay,
   type DriverLogger,
   type RedisClient,
   type RedisConnectionOptions,
@@ -37,7 +34,8 @@ export { BullBindQueue, type BullBindQueueOptions } from './bullmq/bind-queue.js
 export {
   createRedisDrivers,
   createMemoryDrivers,
+  createDriversFor,
+  createProcessRegistry,
   type Drivers,
-  type BusDriver,
   type RedisDriversOptions,
 } from './drivers.js';

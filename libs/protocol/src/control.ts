@@ -1,8 +1,5 @@
 import type { Binding } from './bindings.js';
 
-/** A request from an edge to put one binding in place on the broker. */
-export type BindRequest = Binding;
-
 /** Why a binding could not be put in place; the message is shown to the client as is. */
 export type BindFailureCode = 'ExchangeNotFound' | 'BrokerUnavailable' | 'Timeout' | 'Internal';
 

@@ -1,7 +1,22 @@
-export * from './bindings.js';
-export * from './topic-matcher.js';
-export * from './sse.js';
-export * from './message.js';
-export * from './names.js';
-export * from './envelope.js';
-export * from './control.js';
+/**
+ * The protocol's public surface: what the edge, the ingest and the cluster seams agree on. Helpers
+ * used only inside this package (frame and JSON pieces, the envelope header) stay in their modules.
+ */
+export {
+  MAX_SHORT_STRING_BYTES,
+  MSG_BINDINGS_NOT_ARRAY,
+  MSG_BINDING_FIELDS,
+  MSG_ONLY_BINDINGS_KEY,
+  bindingKey,
+  parseBindingKey,
+  parseBindingsQuery,
+  type Binding,
+  type BindingLimits,
+  type BindingsQueryResult,
+} from './bindings.js';
+export { TopicMatcher } from './topic-matcher.js';
+export { READY_FRAME, errorFrame, pingFrame } from './sse.js';
+export { ccKeysOf, renderMessageEnvelope, type Delivery, type MessageData } from './message.js';
+export { DEFAULT_KEY_PREFIX, names, type Names, type NamesOptions } from './names.js';
+export { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
+export { BindError, bindTimeoutError, exchangeNotFoundMessage, type BindFailureCode } from './control.js';

@@ -91,14 +91,10 @@ export function messageDataJson(d: Delivery): string {
   );
 }
 
-/** The complete `message` event, rendered once per delivery and written as-is to every client. */
-export function renderMessageFrame(d: Delivery): Buffer {
-  return Buffer.from(sseFrame('message', messageDataJson(d)));
-}
-
 /**
- * The bus envelope of a `message` event (encodeEnvelope of renderMessageFrame), built with one
- * allocation: what the ingest publishes for each routed delivery.
+ * The bus envelope of a `message` event: the complete frame, rendered once per delivery and written
+ * as-is to every client, behind its envelope header (what `encodeEnvelope` makes of it), built with
+ * one allocation. What the ingest publishes for each routed delivery.
  */
 export function renderMessageEnvelope(id: string, receivedAt: number, d: Delivery): Buffer {
   return Buffer.from(envelopeHeader(id, receivedAt) + sseFrame('message', messageDataJson(d)));

@@ -11,7 +11,7 @@ export const DEFAULT_KEY_PREFIX = 'events-proxy:';
  * `{…}`, so every key that a Lua script or BullMQ touches together (leases, locks, the bind queue's
  * keys) lands in one slot and no call fails with CROSSSLOT.
  */
-export const CONTROL_HASH_TAG = '{control}';
+const CONTROL_HASH_TAG = '{control}';
 
 export interface NamesOptions {
   /**

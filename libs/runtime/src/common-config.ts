@@ -1,5 +1,5 @@
 import { DEFAULT_KEY_PREFIX } from '@events-proxy/protocol';
-import type { EnvReader } from './env.js';
+import { EnvReader } from './env.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 export type BusDriverName = 'redis' | 'redis-sharded';
@@ -91,4 +91,40 @@ function readBusDriver(env: EnvReader, onCluster: boolean): BusDriverName {
     );
   }
   return driver;
+}
+
+export interface RoleConfigLoader<T extends CommonConfig> {
+  /**
+   * Reads the role's configuration; throws a ConfigError listing every problem at once. Single-node
+   * mode passes `requireRedis: false` (without Redis it runs on the in-process drivers).
+   */
+  load(env?: NodeJS.ProcessEnv, opts?: { requireRedis?: boolean }): T;
+  /** Every environment variable the role reads, taken from the reader so it cannot drift. */
+  readonly envNames: readonly string[];
+}
+
+/**
+ * A role's configuration: the common part (DESIGN.md §4) read first, Redis required unless told
+ * otherwise, then the role's own variables from `readRole`.
+ */
+export function roleConfig<T extends CommonConfig>(
+  role: string,
+  readRole: (env: EnvReader, common: CommonConfig) => T,
+): RoleConfigLoader<T> {
+  const read = (reader: EnvReader, requireRedis: boolean): T => {
+    const common = readCommonConfig(reader);
+    if (requireRedis) checkRedisConfigured(reader, common, role);
+    return readRole(reader, common);
+  };
+  const names = new EnvReader({});
+  read(names, true);
+  return {
+    load(env = process.env, opts = {}) {
+      const reader = new EnvReader(env);
+      const config = read(reader, opts.requireRedis !== false);
+      reader.done();
+      return config;
+    },
+    envNames: Object.freeze([...names.names]),
+  };
 }

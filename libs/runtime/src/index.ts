@@ -1,3 +1,4 @@
+export * from './errors.js';
 export * from './logger.js';
 export * from './env.js';
 export * from './ops-server.js';

@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import { ConfigError } from './env.js';
+import { errorDetail } from './errors.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -10,8 +11,7 @@ export function runService(role: string, start: () => Promise<void>): void {
   start().catch((err: unknown) => {
     if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
     else {
-      const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-      process.stderr.write(`${role} failed to start: ${detail}\n`);
+      process.stderr.write(`${role} failed to start: ${errorDetail(err)}\n`);
     }
     process.exit(1);
   });
@@ -25,11 +25,7 @@ export function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
     stopping = true;
     logger.info('shutting down', { signal });
     stop()
-      .catch((err: unknown) =>
-        logger.error('error while shutting down', {
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      )
+      .catch((err: unknown) => logger.error('error while shutting down', { error: err }))
       .finally(() => process.exit(0));
   };
   process.on('SIGTERM', onSignal);
@@ -62,7 +58,7 @@ export function guardProcess(logger: Logger): void {
   process.on('unhandledRejection', (reason: unknown) => {
     unhandledRejections++;
     logger.error('unhandled promise rejection (a bug: please report it)', {
-      error: reason instanceof Error ? reason : String(reason),
+      error: reason,
     });
   });
   process.on('uncaughtException', (err: Error) => {

@@ -1,4 +1,12 @@
-/** Structured logs: one JSON object per line on stdout, with the fields the event concerns. */
+/**
+ * Structured logs: one JSON object per line on stdout, with the fields the event concerns.
+ *
+ * One shape for errors: pass what was thrown as `{ error: err }`; it is written as its text
+ * (`errorText`), so `error` is always a string, and at level `error`, which is for bugs, an Error's
+ * stack follows in `stack`. Any other field holding an Error is written as its text too.
+ */
+import { errorText } from './errors.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFields = Record<string, unknown>;
 
@@ -23,7 +31,12 @@ export function createLogger(
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[lvl] < min) return;
     const entry: LogFields = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
-    for (const [k, v] of Object.entries(entry)) if (v instanceof Error) entry[k] = errorFields(v);
+    for (const [k, v] of Object.entries(entry)) {
+      if (v instanceof Error) {
+        entry[k] = errorText(v);
+        if (lvl === 'error' && v.stack !== undefined) entry.stack ??= v.stack;
+      } else if (k === 'error' && typeof v !== 'string' && v !== undefined) entry[k] = errorText(v);
+    }
     write(JSON.stringify(entry) + '\n');
   };
   return {
@@ -33,8 +46,4 @@ export function createLogger(
     error: (m, f) => log('error', m, f),
     child: (fields) => createLogger(level, { ...base, ...fields }, write),
   };
-}
-
-function errorFields(err: Error): LogFields {
-  return { message: err.message, name: err.name, ...(err.stack ? { stack: err.stack } : {}) };
 }

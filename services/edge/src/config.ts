@@ -1,4 +1,4 @@
-import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
+import { roleConfig, type CommonConfig, type EnvReader } from '@events-proxy/runtime';
 
 export interface EdgeConfig extends CommonConfig {
   /** HTTP port of the client-facing server. */
@@ -24,24 +24,11 @@ export interface EdgeConfig extends CommonConfig {
   readonly maxRequestHeaderBytes: number;
   /** A request whose head has not fully arrived after this long is answered 408 (slowloris). */
   readonly headersTimeoutMs: number;
-  /** ConnectionRegistry the kernel queues for accept() (capped by net.core.somaxconn). */
+  /** Connections the kernel queues for accept() (capped by net.core.somaxconn). */
   readonly listenBacklog: number;
 }
 
-/** Reads the edge role's configuration; throws a ConfigError listing every problem at once. */
-export function loadEdgeConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  opts: { requireRedis?: boolean } = {},
-): EdgeConfig {
-  const reader = new EnvReader(env);
-  const config = readEdgeConfig(reader, opts.requireRedis !== false);
-  reader.done();
-  return config;
-}
-
-function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
-  const common = readCommonConfig(env);
-  if (requireRedis) checkRedisConfigured(env, common, 'edge');
+function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
   const corsOrigins = env.list('CORS_ORIGINS', ['*']);
   if (corsOrigins.length === 0) {
     env.problem('CORS_ORIGINS is set but empty: give `*` or a comma list of origins');
@@ -66,9 +53,10 @@ function readEdgeConfig(env: EnvReader, requireRedis: boolean): EdgeConfig {
   };
 }
 
-/** Every environment variable the edge role reads, taken from the reader so it cannot drift. */
-export const ENV_NAMES: readonly string[] = (() => {
-  const reader = new EnvReader({});
-  readEdgeConfig(reader, true);
-  return Object.freeze([...reader.names]);
-})();
+const edgeConfig = roleConfig('edge', readEdgeConfig);
+
+/** Reads the edge role's configuration; throws a ConfigError listing every problem at once. */
+export const loadEdgeConfig = edgeConfig.load;
+
+/** Every environment variable the edge role reads. */
+export const ENV_NAMES = edgeConfig.envNames;

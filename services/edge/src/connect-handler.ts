@@ -10,7 +10,7 @@ import {
   type Binding,
   type BindingLimits,
 } from '@events-proxy/protocol';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import type { EdgeConfig } from './config.js';
 import { errorEvent, type SseConnection } from './sse-connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -46,9 +46,7 @@ class BindingFailed extends Error {
     super(
       reason instanceof BindError
         ? reason.message
-        : `Could not put the binding (${binding.exchange}, ${binding.routingKeyPattern}) in place: ${
-            reason instanceof Error ? reason.message : String(reason)
-          }`,
+        : `Could not put the binding (${binding.exchange}, ${binding.routingKeyPattern}) in place: ${errorText(reason)}`,
     );
   }
 }
@@ -93,9 +91,7 @@ export function createConnectHandler(
     } catch (err) {
       if (conn.isClosed) return;
       const failed = err instanceof BindingFailed ? err : undefined;
-      const message = failed
-        ? failed.message
-        : `Could not subscribe to the message bus: ${err instanceof Error ? err.message : String(err)}`;
+      const message = failed ? failed.message : `Could not subscribe to the message bus: ${errorText(err)}`;
       logger.warn('binding failed', {
         conn: conn.id,
         ...(failed

@@ -2,13 +2,13 @@
  * The edge role (`npm run start:edge`): serves clients' SSE streams from the Redis bus, asking the
  * ingest tier (over the BullMQ bind queue) to bind what they need.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
+import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
 import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
 import { loadEdgeConfig } from './config.js';
 import { createEdge } from './edge.js';
 
 async function main(): Promise<void> {
+  // Requires REDIS_URL or REDIS_CLUSTER_NODES (and never both), so the drivers are Redis-backed.
   const config = loadEdgeConfig(process.env);
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'edge' });
   guardProcess(logger);
@@ -20,18 +20,8 @@ async function main(): Promise<void> {
     allowedExchangePrefixes: config.allowedExchangePrefixes,
   });
 
-  // loadEdgeConfig requires REDIS_URL or REDIS_CLUSTER_NODES (and never both).
-  const drivers = createRedisDrivers({
-    url: config.redisUrl,
-    clusterNodes: config.redisClusterNodes,
-    keyPrefix: config.keyPrefix,
-    bus: config.busDriver,
-    logger,
-  });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  registerRedisGauge(registry, drivers);
-
+  const drivers = createDriversFor(config, logger);
+  const registry = createProcessRegistry(drivers);
   const edge = createEdge({ config, ...drivers, logger, registry });
   const { port } = await edge.listen(config.port);
   const ops = await startOpsServer({ port: config.metricsPort, registry, checks: edge.readiness() });

@@ -19,7 +19,7 @@ export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit'] as c
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface EdgeMetrics {
-  /** ConnectionRegistry that reached `ready`. */
+  /** Connections that reached `ready`. */
   readonly connectionsTotal: Counter;
   readonly rejected: Counter<'reason'>;
   /** Requests the HTTP layer refused before any route saw them (malformed, too large, too slow). */
@@ -66,7 +66,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const rejected = new Counter({
     name: 'events_edge_connections_rejected_total',
-    help: 'ConnectionRegistry that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), bind_failed (a binding could not be put in place).',
+    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), bind_failed (a binding could not be put in place).',
     labelNames: ['reason'] as const,
     registers,
   });
@@ -88,7 +88,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   return {
     connectionsTotal: new Counter({
       name: 'events_edge_connections_total',
-      help: 'ConnectionRegistry accepted (that reached `ready`).',
+      help: 'Connections accepted (that reached `ready`).',
       registers,
     }),
     rejected,

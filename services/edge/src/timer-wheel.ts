@@ -36,10 +36,6 @@ export class TimerWheel {
     return this.pingIntervalMs;
   }
 
-  get size(): number {
-    return this.live.size;
-  }
-
   add(conn: SseConnection): void {
     this.live.add(conn);
   }

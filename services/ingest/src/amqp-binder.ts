@@ -1,9 +1,8 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { BindError, bindingKey, exchangeNotFoundMessage, type Binding } from '@events-proxy/protocol';
 import type { BrokerBinder } from '@events-proxy/cluster';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import { closeQuietly } from './amqp-close.js';
-import { errorText } from './amqp-connection.js';
 
 const NOT_FOUND = 404;
 const ACCESS_REFUSED = 403;

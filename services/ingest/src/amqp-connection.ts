@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import amqp, { type ChannelModel } from 'amqplib';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import { closeQuietly } from './amqp-close.js';
 import { amqpEndpoint, redactAmqpUrl, redactAmqpUrls, withDefaultHeartbeat } from './amqp-url.js';
 import { LifeWatch } from './broker-probe.js';
@@ -52,17 +52,8 @@ export function reconnectDelayMs(
   return Math.round(Math.min(maxMs, base * (0.8 + 0.4 * random())));
 }
 
-/** An error's text; Node reports a refused dual-stack connect as an AggregateError with no message. */
-export function errorText(err: unknown): string {
-  if (err instanceof AggregateError && err.message === '') {
-    return err.errors.map((e: unknown) => errorText(e)).join('; ');
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 interface ConnectionEvents {
   connected: [model: ChannelModel];
-  disconnected: [error: Error | undefined];
 }
 
 /**
@@ -71,8 +62,7 @@ interface ConnectionEvents {
  * waits for. On a loss it tries the other URLs first, starting after the one just lost. When every
  * URL failed it waits with capped backoff, but probes the brokers' ports meanwhile and tries again
  * at once when one that refused connections starts accepting them: a restarted broker is used as
- * soon as it listens, not when the backoff happens to end. Emits `connected` once setup succeeded
- * and `disconnected` on loss.
+ * soon as it listens, not when the backoff happens to end. Emits `connected` once setup succeeded.
  */
 export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   private readonly where: string[];
@@ -80,7 +70,7 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   /** Index of the URL the current (or last) connection went to. */
   private currentIndex = -1;
   private connectedAt = 0;
-  /** ConnectionRegistry that closed before their setup finished. */
+  /** Connections that closed before their setup finished. */
   private readonly lost = new WeakSet<ChannelModel>();
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -98,11 +88,6 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
   /** True while connected and set up. */
   isConnected(): boolean {
     return this.current !== undefined;
-  }
-
-  /** The live connection, if any. */
-  get model(): ChannelModel | undefined {
-    return this.current;
   }
 
   /** The redacted URL of the live connection, if any. */
@@ -206,7 +191,6 @@ export class ReconnectingAmqpConnection extends EventEmitter<ConnectionEvents> {
         amqp: this.where[this.currentIndex],
         error: err ? errorText(err) : 'closed',
       });
-      this.emit('disconnected', err);
       if (this.stopped) return;
       // The other nodes first: the one just lost is likely going down.
       const next = (this.currentIndex + 1) % this.opts.urls.length;

@@ -1,4 +1,4 @@
-import { EnvReader, readCommonConfig, checkRedisConfigured, type CommonConfig } from '@events-proxy/runtime';
+import { roleConfig, type CommonConfig, type EnvReader } from '@events-proxy/runtime';
 import { MAX_FRAME_BYTES } from './router.js';
 import { amqpVhost, defaultQueueName, pulseUrl, redactAmqpUrl } from './amqp-url.js';
 import type { SharedQueueType } from './shared-queue.js';
@@ -33,20 +33,7 @@ export interface IngestConfig extends CommonConfig {
 
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@localhost:5672';
 
-/** Reads the ingest role's configuration; throws a ConfigError listing every problem at once. */
-export function loadIngestConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  opts: { requireRedis?: boolean } = {},
-): IngestConfig {
-  const reader = new EnvReader(env);
-  const config = readIngestConfig(reader, opts.requireRedis !== false);
-  reader.done();
-  return config;
-}
-
-function readIngestConfig(env: EnvReader, requireRedis: boolean): IngestConfig {
-  const common = readCommonConfig(env);
-  if (requireRedis) checkRedisConfigured(env, common, 'ingest');
+function readIngestConfig(env: EnvReader, common: CommonConfig): IngestConfig {
   const amqpUrls = readAmqpUrls(env);
   const amqpUrl = amqpUrls[0]!;
   return {
@@ -111,9 +98,10 @@ function checkAmqpUrls(env: EnvReader, urls: string[]): string[] {
   return urls;
 }
 
-/** Every environment variable the ingest role reads, taken from the reader so it cannot drift. */
-export const ENV_NAMES: readonly string[] = (() => {
-  const reader = new EnvReader({});
-  readIngestConfig(reader, true);
-  return Object.freeze([...reader.names]);
-})();
+const ingestConfig = roleConfig('ingest', readIngestConfig);
+
+/** Reads the ingest role's configuration; throws a ConfigError listing every problem at once. */
+export const loadIngestConfig = ingestConfig.load;
+
+/** Every environment variable the ingest role reads. */
+export const ENV_NAMES = ingestConfig.envNames;

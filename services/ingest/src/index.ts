@@ -1,4 +1,4 @@
-export { createIngest, resyncIntervalMs, type Ingest, type IngestDeps } from './ingest.js';
+export { createIngest, type Ingest, type IngestDeps } from './ingest.js';
 export { loadIngestConfig, ENV_NAMES, DEFAULT_AMQP_URL, type IngestConfig } from './config.js';
 export { redactAmqpUrl, redactAmqpUrls, withDefaultHeartbeat } from './amqp-url.js';
 export {
@@ -8,6 +8,4 @@ export {
   DEFAULT_HEARTBEAT_SECONDS,
   type AmqpConnectionOptions,
 } from './amqp-connection.js';
-export { sharedQueueArguments, SharedQueueMismatchError, type SharedQueueType } from './shared-queue.js';
-export { RoutingTableSync, type RoutingTableSyncOptions } from './routing-table-sync.js';
-export { RoutingTable } from './routing-table.js';
+export { sharedQueueArguments, type SharedQueueType } from './shared-queue.js';

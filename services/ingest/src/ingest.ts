@@ -9,9 +9,9 @@ import {
   type Bus,
   type LeaseStore,
 } from '@events-proxy/cluster';
-import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
+import { errorText, type Logger, type ReadinessCheck } from '@events-proxy/runtime';
 import { RoutingTable } from './routing-table.js';
-import { ReconnectingAmqpConnection, errorText } from './amqp-connection.js';
+import { ReconnectingAmqpConnection } from './amqp-connection.js';
 import { AmqpBinder } from './amqp-binder.js';
 import type { IngestConfig } from './config.js';
 import { SharedQueueConsumer } from './shared-queue-consumer.js';

@@ -2,14 +2,14 @@
  * The ingest role (`npm run start:ingest`): consumes RabbitMQ, publishes frames on Redis, handles
  * bind requests and reaps unused bindings.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
+import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
 import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
 import { redactAmqpUrls } from './amqp-url.js';
 import { loadIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
 async function main(): Promise<void> {
+  // Requires REDIS_URL or REDIS_CLUSTER_NODES (and never both), so the drivers are Redis-backed.
   const config = loadIngestConfig(process.env);
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
   guardProcess(logger);
@@ -21,18 +21,8 @@ async function main(): Promise<void> {
     bindingLeaseSeconds: config.bindingLeaseMs / 1000,
   });
 
-  // loadIngestConfig requires REDIS_URL or REDIS_CLUSTER_NODES (and never both).
-  const drivers = createRedisDrivers({
-    url: config.redisUrl,
-    clusterNodes: config.redisClusterNodes,
-    keyPrefix: config.keyPrefix,
-    bus: config.busDriver,
-    logger,
-  });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  registerRedisGauge(registry, drivers);
-
+  const drivers = createDriversFor(config, logger);
+  const registry = createProcessRegistry(drivers);
   const ingest = createIngest({ config, ...drivers, logger, registry });
   await ingest.start();
   const ops = await startOpsServer({

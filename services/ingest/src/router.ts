@@ -1,9 +1,8 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { ccKeysOf, renderMessageEnvelope } from '@events-proxy/protocol';
 import type { Bus, BusMessage } from '@events-proxy/cluster';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
-import { errorText } from './amqp-connection.js';
 import type { IngestMetrics } from './metrics.js';
 
 export interface RouterOptions {

@@ -1,8 +1,7 @@
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { BindingChange, BindingChangeFeed, LeaseStore } from '@events-proxy/cluster';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
-import { errorText } from './amqp-connection.js';
 
 export interface RoutingTableSyncOptions {
   readonly store: LeaseStore;

@@ -1,9 +1,8 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
 import type { Bus, LeaseStore } from '@events-proxy/cluster';
-import type { Logger } from '@events-proxy/runtime';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
-import { errorText } from './amqp-connection.js';
 import type { AmqpBinder } from './amqp-binder.js';
 import type { RoutingTableSync } from './routing-table-sync.js';
 import type { IngestMetrics } from './metrics.js';

@@ -3,8 +3,7 @@
  * nor REDIS_CLUSTER_NODES the bus, lease store, bind queue and binding changes are the in-memory
  * drivers, so a laptop needs only RabbitMQ; with either it uses Redis exactly as the cluster does.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createMemoryDrivers, createRedisDrivers, registerRedisGauge } from '@events-proxy/cluster';
+import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
 import { createEdge, loadEdgeConfig } from '@events-proxy/edge';
 import { createIngest, loadIngestConfig } from '@events-proxy/ingest';
 import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
@@ -15,26 +14,13 @@ async function main(): Promise<void> {
   const logger = createLogger(edgeConfig.logLevel, { service: 'events-proxy', role: 'single-node' });
   guardProcess(logger);
 
-  const useRedis = edgeConfig.redisUrl !== undefined || edgeConfig.redisClusterNodes !== undefined;
-  const drivers = useRedis
-    ? createRedisDrivers({
-        url: edgeConfig.redisUrl,
-        clusterNodes: edgeConfig.redisClusterNodes,
-        keyPrefix: edgeConfig.keyPrefix,
-        bus: edgeConfig.busDriver,
-        logger,
-      })
-    : createMemoryDrivers();
+  const drivers = createDriversFor(edgeConfig, logger);
   logger.info(
-    useRedis
+    drivers.usesRedis
       ? `using ${edgeConfig.redisClusterNodes ? 'a Redis Cluster' : 'Redis'} for the bus and control plane`
       : 'using in-memory bus and control plane (no REDIS_URL nor REDIS_CLUSTER_NODES)',
   );
-
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  if (useRedis) registerRedisGauge(registry, drivers);
-
+  const registry = createProcessRegistry(drivers);
   const ingest = createIngest({
     config: ingestConfig,
     ...drivers,

@@ -1,4 +1,5 @@
 import { BindError, type BindFailureCode } from '@events-proxy/protocol';
+import { errorText } from '@events-proxy/runtime';
 
 /**
  * A failed job carries only its error's message (`failedReason`) across Redis, so the worker
@@ -8,7 +9,7 @@ const CODES: readonly BindFailureCode[] = ['ExchangeNotFound', 'BrokerUnavailabl
 
 export function encodeBindFailure(err: unknown): string {
   if (err instanceof BindError) return JSON.stringify({ code: err.code, message: err.message });
-  return JSON.stringify({ code: 'Internal', message: err instanceof Error ? err.message : String(err) });
+  return JSON.stringify({ code: 'Internal', message: errorText(err) });
 }
 
 /** Any reason that is not ours (a stalled job, a closing queue) becomes an 'Internal' BindError. */

@@ -1,6 +1,7 @@
 import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
-import { bindTimeoutError, bindingKey, names, type Binding, type Names } from '@events-proxy/protocol';
-import type { BindQueue } from '../bind-queue.js';
+import { bindingKey, names, type Binding, type Names } from '@events-proxy/protocol';
+import { createLogger, errorText } from '@events-proxy/runtime';
+import { withBindTimeout, type BindQueue } from '../bind-queue.js';
 import { closeRedis, isReady, type DriverLogger, type RedisClient } from '../redis/client.js';
 import { decodeBindFailure, encodeBindFailure } from './bind-failure.js';
 
@@ -21,8 +22,6 @@ export interface BullBindQueueOptions {
 /** How long after a request's deadline its wait for the job stops listening. */
 const WAIT_UNHOOK_AFTER_MS = 1000;
 
-const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
 /**
  * Bind requests as BullMQ jobs. Requests for a binding that is already queued or running join
  * that job (BullMQ deduplication on the binding key): a job id fixed per binding would instead make
@@ -41,7 +40,7 @@ export class BullBindQueue implements BindQueue {
   constructor(opts: BullBindQueueOptions) {
     this.connection = opts.connection;
     this.names = names(opts.keyPrefix, { hashTagged: opts.hashTagged });
-    this.logger = opts.logger ?? silent;
+    this.logger = opts.logger ?? createLogger('silent');
     this.keepFinishedSeconds = opts.keepFinishedSeconds ?? 60;
     this.connection.on('ready', () => (this.lastError = ''));
     this.queue = new Queue<Binding>(this.names.bindQueue, {
@@ -54,12 +53,7 @@ export class BullBindQueue implements BindQueue {
   }
 
   request(binding: Binding, timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(bindTimeoutError(binding, timeoutMs)), timeoutMs);
-      this.addAndWait(binding, timeoutMs)
-        .then(resolve, reject)
-        .finally(() => clearTimeout(timer));
-    });
+    return withBindTimeout(this.addAndWait(binding, timeoutMs), binding, timeoutMs);
   }
 
   private async addAndWait(binding: Binding, timeoutMs: number): Promise<void> {
@@ -80,7 +74,7 @@ export class BullBindQueue implements BindQueue {
     try {
       await job.waitUntilFinished(events, ttl);
     } catch (err) {
-      throw decodeBindFailure(err instanceof Error ? err.message : String(err));
+      throw decodeBindFailure(errorText(err));
     }
   }
 

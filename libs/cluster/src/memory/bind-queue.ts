@@ -1,5 +1,5 @@
-import { bindTimeoutError, bindingKey, type Binding } from '@events-proxy/protocol';
-import type { BindQueue } from '../bind-queue.js';
+import { bindingKey, type Binding } from '@events-proxy/protocol';
+import { withBindTimeout, type BindQueue } from '../bind-queue.js';
 
 /** In-process bind queue for single-node mode: requests call the ingest's handler directly. */
 export class MemoryBindQueue implements BindQueue {
@@ -14,7 +14,7 @@ export class MemoryBindQueue implements BindQueue {
       job = this.run(binding).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, job);
     }
-    return withTimeout(job, timeoutMs, binding);
+    return withBindTimeout(job, binding, timeoutMs);
   }
 
   private async run(binding: Binding): Promise<void> {
@@ -34,11 +34,4 @@ export class MemoryBindQueue implements BindQueue {
   async close(): Promise<void> {
     this.handler = undefined;
   }
-}
-
-function withTimeout(job: Promise<void>, ms: number, b: Binding): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(bindTimeoutError(b, ms)), ms);
-    job.then(resolve, reject).finally(() => clearTimeout(timer));
-  });
 }

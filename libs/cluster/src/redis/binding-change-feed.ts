@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BindingChange, BindingChangeFeed, BindingChangeHandler } from '../binding-change-feed.js';
 import { closeRedis, isReady, type DriverLogger, type RedisClient } from './client.js';
+import { errorText } from '@events-proxy/runtime';
 
 export interface RedisBindingChangeFeedConnections {
   /** Runs (S)PUBLISH. */
@@ -73,7 +74,7 @@ export class RedisBindingChangeFeed implements BindingChangeFeed {
       this.opts.logger.warn('could not subscribe to binding changes', {
         component: 'binding-changes',
         channel,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorText(err),
       }),
     );
     return connections;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { afterReconnectGrace, closeRedis, isReady } from './client.js';
+import type { BusMessage } from '../bus.js';
+import { RedisBusBase } from './bus-base.js';
 
 /** PUBLISHes ARGV's (channel, message) pairs in order: a batch costs the client one command. */
 const PUBLISH_PAIRS = `for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV`;
@@ -27,28 +27,17 @@ export interface RedisBusConnections {
  * arrive as Buffers and are handed on untouched. After a reconnect ioredis re-subscribes every
  * channel by itself (autoResubscribe).
  */
-export class RedisBus implements Bus {
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+export class RedisBus extends RedisBusBase<Redis> {
   private readonly publishPairs: PublishPairs;
-  private handler: BusHandler = () => undefined;
-  private readonly reconnectGrace: () => Promise<void>;
 
   constructor(connections: RedisBusConnections) {
-    this.publisher = connections.publisher;
-    this.reconnectGrace = afterReconnectGrace(this.publisher);
+    super(connections, 'messageBuffer');
     this.publisher.defineCommand('publishPairs', { numberOfKeys: 0, lua: PUBLISH_PAIRS });
     const scripted = this.publisher as unknown as { publishPairs: PublishPairs };
     this.publishPairs = (...pairs) => scripted.publishPairs(...pairs);
-    this.subscriber = connections.subscriber;
-    this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>
-      this.handler(channel.toString(), message),
-    );
   }
 
-  async publish(messages: readonly BusMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.reconnectGrace();
+  protected async send(messages: readonly BusMessage[]): Promise<void> {
     const calls: Promise<number>[] = [];
     for (let i = 0; i < messages.length; i += MESSAGES_PER_CALL) {
       const pairs: (string | Buffer)[] = [];
@@ -66,17 +55,5 @@ export class RedisBus implements Bus {
 
   async unsubscribe(channel: string): Promise<void> {
     await this.subscriber.unsubscribe(channel);
-  }
-
-  onMessage(handler: BusHandler): void {
-    this.handler = handler;
-  }
-
-  isConnected(): boolean {
-    return isReady(this.publisher) && isReady(this.subscriber);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([closeRedis(this.publisher), closeRedis(this.subscriber)]);
   }
 }

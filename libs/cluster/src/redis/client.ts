@@ -2,15 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { RepeatFilter } from './repeat-filter.js';
 
-type LogFields = Record<string, unknown>;
+import type { Logger } from '@events-proxy/runtime';
 
-/** The logging the drivers need; `@events-proxy/runtime`'s Logger satisfies it. */
-export interface DriverLogger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-}
+/** The logging the drivers need (a runtime Logger; they make no child loggers). */
+export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export interface RedisConnectionOptions {
   /** Shown by CLIENT LIST and in every log line about this connection. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { names, type Names } from '@events-proxy/protocol';
+import { createLogger, errorText } from '@events-proxy/runtime';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { LeaseStore } from '../lease-store.js';
 import { closeRedis, isReady, type DriverLogger, type RedisClient } from './client.js';
@@ -20,7 +21,6 @@ export interface RedisLeaseStoreOptions {
 }
 
 const SCAN_CHUNK = 1000;
-const silent: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Leases in one sorted set, per-binding locks as `SET NX PX` keys; all times from Redis's clock. */
 export class RedisLeaseStore implements LeaseStore {
@@ -35,7 +35,7 @@ export class RedisLeaseStore implements LeaseStore {
   constructor(opts: RedisLeaseStoreOptions) {
     this.redis = defineLeaseCommands(opts.redis);
     this.names = names(opts.keyPrefix, { hashTagged: opts.hashTagged });
-    this.logger = opts.logger ?? silent;
+    this.logger = opts.logger ?? createLogger('silent');
     this.lockTtlMs = opts.lockTtlMs ?? 30_000;
     this.lockWaitMs = opts.lockWaitMs ?? 15_000;
   }
@@ -133,8 +133,4 @@ export class RedisLeaseStore implements LeaseStore {
   async close(): Promise<void> {
     await closeRedis(this.redis);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

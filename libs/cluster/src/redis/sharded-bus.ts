@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type Redis } from 'ioredis';
-import type { Bus, BusHandler, BusMessage } from '../bus.js';
-import { afterReconnectGrace, closeRedis, isReady } from './client.js';
+import type { BusMessage } from '../bus.js';
+import { RedisBusBase } from './bus-base.js';
 import { throwFirstError } from './pipeline.js';
 
 export interface ShardedRedisBusConnections {
@@ -29,24 +29,12 @@ const CLUSTER_RETRY_PAUSE_MS = 250;
  * the shard that owns its hash slot instead of being broadcast over the cluster bus, so bus
  * traffic scales out with shards; on a standalone Redis it behaves like plain pub/sub.
  */
-export class ShardedRedisBus implements Bus {
-  private readonly publisher: Redis | Cluster;
-  private readonly subscriber: Redis | Cluster;
-  private handler: BusHandler = () => undefined;
-  private readonly reconnectGrace: () => Promise<void>;
-
+export class ShardedRedisBus extends RedisBusBase<Redis | Cluster> {
   constructor(connections: ShardedRedisBusConnections) {
-    this.publisher = connections.publisher;
-    this.reconnectGrace = afterReconnectGrace(this.publisher);
-    this.subscriber = connections.subscriber;
-    this.subscriber.on('smessageBuffer', (channel: Buffer, message: Buffer) =>
-      this.handler(channel.toString(), message),
-    );
+    super(connections, 'smessageBuffer');
   }
 
-  async publish(messages: readonly BusMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.reconnectGrace();
+  protected async send(messages: readonly BusMessage[]): Promise<void> {
     if (this.publisher instanceof Cluster) {
       await this.publishOnCluster(this.publisher, messages);
       return;
@@ -59,8 +47,8 @@ export class ShardedRedisBus implements Bus {
   /**
    * One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per node
    * and keeps each channel's order (a channel always maps to one node connection). When one shard
-   * fails, only its messages are sent again: failing the whole batch would make the router return
-   * it to the queue and send the other shards' messages twice.
+   * fails, only its messages are sent again: failing the whole batch would make the router send it
+   * again whole, and the other shards' messages twice.
    */
   private async publishOnCluster(cluster: Cluster, messages: readonly BusMessage[]): Promise<void> {
     const deadline = Date.now() + CLUSTER_RETRY_MS;
@@ -84,18 +72,5 @@ export class ShardedRedisBus implements Bus {
 
   async unsubscribe(channel: string): Promise<void> {
     await this.subscriber.sunsubscribe(channel);
-  }
-
-  onMessage(handler: BusHandler): void {
-    this.handler = handler;
-  }
-
-  isConnected(): boolean {
-    return isReady(this.publisher) && isReady(this.subscriber);
-  }
-
-  async close(): Promise<void> {
-    const clients = new Set([this.publisher, this.subscriber]);
-    await Promise.all([...clients].map((c) => closeRedis(c)));
   }
 }

@@ -2,8 +2,9 @@
 import { expect } from 'chai';
 import { MemoryLeaseStore, type BindingChange, type BindingChangeFeed } from '@events-proxy/cluster';
 import { bindingKey, type Binding } from '@events-proxy/protocol';
-import { RoutingTable, RoutingTableSync } from '@events-proxy/ingest';
-import { captureLogger } from './support.js';
+import { createLogger } from '@events-proxy/runtime';
+import { RoutingTable } from './routing-table.js';
+import { RoutingTableSync } from './routing-table-sync.js';
 
 class FakeFeed implements BindingChangeFeed {
   readonly sent: BindingChange[] = [];
@@ -26,7 +27,7 @@ class FakeFeed implements BindingChangeFeed {
 const a: Binding = { exchange: 'exchange/a', routingKeyPattern: 'a.#' };
 const b: Binding = { exchange: 'exchange/b', routingKeyPattern: 'b.*' };
 
-describe('ingest: tableSync', () => {
+describe('ingest: routing table sync', () => {
   let store: MemoryLeaseStore;
   let routingTable: RoutingTable;
   let feed: FakeFeed;
@@ -42,7 +43,7 @@ describe('ingest: tableSync', () => {
       store,
       routingTable,
       feed,
-      logger: captureLogger().logger,
+      logger: createLogger('silent'),
       resyncMs: 60_000, // resyncs are driven by hand here
       leaseMs: 60_000,
       bind: async (x) => {

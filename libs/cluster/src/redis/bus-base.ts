@@ -1,0 +1,54 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Bus, BusHandler, BusMessage } from '../bus.js';
+import { afterReconnectGrace, closeRedis, isReady } from './client.js';
+
+/**
+ * What the Redis bus drivers share: a publisher and a subscriber connection owned by the bus, one
+ * handler for incoming messages (Buffers end to end), the wait after a reconnect before publishing,
+ * connection state and closing. A driver adds how a batch is sent and which commands subscribe.
+ */
+export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bus {
+  protected readonly publisher: Client;
+  protected readonly subscriber: Client;
+  private handler: BusHandler = () => undefined;
+  private readonly reconnectGrace: () => Promise<void>;
+
+  /** `messageEvent`: the subscriber's event carrying (channel, message) Buffers. */
+  protected constructor(
+    connections: { readonly publisher: Client; readonly subscriber: Client },
+    messageEvent: 'messageBuffer' | 'smessageBuffer',
+  ) {
+    this.publisher = connections.publisher;
+    this.subscriber = connections.subscriber;
+    this.reconnectGrace = afterReconnectGrace(this.publisher);
+    this.subscriber.on(messageEvent, (channel: Buffer, message: Buffer) =>
+      this.handler(channel.toString(), message),
+    );
+  }
+
+  async publish(messages: readonly BusMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.reconnectGrace();
+    await this.send(messages);
+  }
+
+  /** Sends a non-empty batch, in order, once the publisher may publish. */
+  protected abstract send(messages: readonly BusMessage[]): Promise<void>;
+
+  abstract subscribe(channel: string): Promise<void>;
+
+  abstract unsubscribe(channel: string): Promise<void>;
+
+  onMessage(handler: BusHandler): void {
+    this.handler = handler;
+  }
+
+  isConnected(): boolean {
+    return isReady(this.publisher) && isReady(this.subscriber);
+  }
+
+  async close(): Promise<void> {
+    // The two may be one client (a Cluster serving both): close it once.
+    await Promise.all([...new Set<Client>([this.publisher, this.subscriber])].map((c) => closeRedis(c)));
+  }
+}
