@@ -6,7 +6,6 @@
  * what serves the clients. Both expose ports for the clients and pids for the figures.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { spawnChild, type Child } from './children.js';
 import type { BenchContext, TargetKind } from './context.js';
@@ -15,6 +14,7 @@ import { AmqpSink, type MessageSink } from './publishers.js';
 import { BENCH_DIR, ROOT } from './paths.js';
 import { transpileEntry } from './transpile.js';
 import { sleep } from './load.js';
+import { freePort } from './free-port.js';
 
 export interface Target {
   readonly kind: TargetKind;
@@ -45,17 +45,6 @@ export interface TargetOptions {
   readonly edges?: number;
   /** Label for log files and profile directories. */
   readonly label: string;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Polls an HTTP URL until it answers 200; fails early if `child` exits. */
