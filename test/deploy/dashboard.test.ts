@@ -34,7 +34,7 @@ interface Dashboard {
   templating: { list: { name: string; type: string; query: unknown; datasource?: unknown }[] };
 }
 
-const ROWS = ['Overview', 'ConnectionRegistry', 'Delivery', 'Ingest', 'Redis and broker', 'Runtime'];
+const ROWS = ['Overview', 'Connections', 'Delivery', 'Ingest', 'Redis and broker', 'Runtime'];
 
 function allPanels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
@@ -56,7 +56,7 @@ function datasourceRefs(node: unknown, out: unknown[] = []): unknown[] {
 describe('Grafana dashboard (deploy/grafana)', function () {
   const dashboard = loadDashboard() as unknown as Dashboard;
 
-  it('has the rows Overview, ConnectionRegistry, Delivery, Ingest, Redis and broker, Runtime in order', function () {
+  it('has the rows Overview, Connections, Delivery, Ingest, Redis and broker, Runtime in order', function () {
     const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => p.title);
     expect(rows).to.deep.equal(ROWS);
     expect(dashboard.uid).to.match(/^[-\w]+$/);
