@@ -19,6 +19,8 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
+import { ENV_NAMES as EDGE_ENV_NAMES } from '@events-proxy/edge';
+import { ENV_NAMES as INGEST_ENV_NAMES } from '@events-proxy/ingest';
 import { ALLOWED_DASHBOARD_METRIC_NAMES, DASHBOARD_PATH, promqlMetricNames } from './dashboard-metrics.js';
 import {
   CHART_DIR,
@@ -39,13 +41,10 @@ const FULLNAME = `${RELEASE}-events-proxy`;
 
 /** The variables each role reads, from the services' own config modules. */
 async function envNames(role: Role): Promise<readonly string[]> {
-  const mod: { ENV_NAMES: readonly string[] } =
-    role === 'edge'
-      ? await import('../../services/edge/src/config.js')
-      : await import('../../services/ingest/src/config.js');
-  expect(mod.ENV_NAMES, `services/${role}/src/config.ts must export ENV_NAMES`).to.be.an('array');
-  expect(mod.ENV_NAMES.length, `services/${role}: ENV_NAMES is not empty`).to.be.greaterThan(0);
-  return mod.ENV_NAMES;
+  const names: readonly string[] = role === 'edge' ? EDGE_ENV_NAMES : INGEST_ENV_NAMES;
+  expect(names, `@events-proxy/${role} must export ENV_NAMES`).to.be.an('array');
+  expect(names.length, `services/${role}: ENV_NAMES is not empty`).to.be.greaterThan(0);
+  return names;
 }
 
 /**

@@ -7,10 +7,8 @@ import { expect } from 'chai';
 import { Registry } from 'prom-client';
 import { registerRedisGauge } from '@events-proxy/cluster';
 import { registerProcessGuardMetrics } from '@events-proxy/runtime';
-import { ENV_NAMES as EDGE_ENV_NAMES } from '../../services/edge/src/config.js';
-import { createEdgeMetrics } from '../../services/edge/src/metrics.js';
-import { ENV_NAMES as INGEST_ENV_NAMES } from '../../services/ingest/src/config.js';
-import { createIngestMetrics } from '../../services/ingest/src/metrics.js';
+import { ENV_NAMES as EDGE_ENV_NAMES, createEdgeMetrics } from '@events-proxy/edge';
+import { ENV_NAMES as INGEST_ENV_NAMES, createIngestMetrics } from '@events-proxy/ingest';
 
 const read = (path: string): string =>
   readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)), 'utf8');

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import amqp from 'amqplib';
-import { MAX_FRAME_BYTES } from '../../services/ingest/src/router.js';
+import { MAX_FRAME_BYTES } from '@events-proxy/ingest';
 import { AMQP_URL, needRabbit, needRedis } from '../support/services.js';
 import { randomId } from '../support/processes.js';
 import { waitUntil } from '../support/wait.js';
