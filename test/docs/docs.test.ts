@@ -11,6 +11,7 @@ import { ENV_NAMES as EDGE_ENV_NAMES } from '../../services/edge/src/config.js';
 import { createEdgeMetrics } from '../../services/edge/src/metrics.js';
 import { ENV_NAMES as INGEST_ENV_NAMES } from '../../services/ingest/src/config.js';
 import { createIngestMetrics } from '../../services/ingest/src/metrics.js';
+import { dashboardExprs } from '../deploy/dashboard-metrics.js';
 
 const read = (path: string): string =>
   readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)), 'utf8');
@@ -82,5 +83,13 @@ describe('docs:', () => {
     expect(mentioned.length).to.be.greaterThan(0);
     const stale = mentioned.filter((name) => !known(name));
     expect(stale, 'names in docs/metrics.md that no service registers').to.deep.equal([]);
+  });
+
+  it('shows every query of the Grafana dashboard, as the dashboard has it, in docs/metrics.md', () => {
+    const doc = section(read('docs/metrics.md'), 'Dashboard panels');
+    const exprs = dashboardExprs();
+    expect(exprs.length).to.be.greaterThan(20);
+    const missing = exprs.filter((expr) => !doc.includes(expr));
+    expect(missing, 'dashboard queries missing from docs/metrics.md ## Dashboard panels').to.deep.equal([]);
   });
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { render, valuesCases, type Manifest } from '../deploy/helm.js';
+import { NAMESPACE, RELEASE, render, valuesCases, type Manifest } from '../deploy/helm.js';
 import { findTool, promtool } from './prometheus.js';
 
 const UNIT_TESTS_DIR = fileURLToPath(new URL('./rules/', import.meta.url));
@@ -109,6 +109,23 @@ describe('monitoring: alert rules with promtool', function () {
     ).to.deep.equal([]);
     const unknown = [...fires, ...quiet].filter((a) => !alerts.includes(a));
     expect(unknown, 'unit tests of alerts the chart does not render').to.deep.equal([]);
+  });
+
+  it('is shown in docs/metrics.md: every alert with its expression as rendered, the selector written SEL', function () {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/metrics.md', import.meta.url)), 'utf8');
+    const alertsSection = doc.slice(doc.indexOf('\n## Alerts\n'));
+    expect(alertsSection.length, 'docs/metrics.md has an ## Alerts section').to.be.greaterThan(100);
+    const docs = render({ name: 'defaults' }, ['--set', 'metrics.prometheusRule.enabled=true']);
+    const selector = `namespace="${NAMESPACE}",job=~"${RELEASE}-events-proxy-(edge|ingest)"`;
+    const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
+    const problems: string[] = [];
+    for (const r of ruleFile(docs).groups.flatMap((g) => g.rules)) {
+      if (!r.alert) continue;
+      const shown = flat(r.expr).replaceAll(selector, 'SEL');
+      if (!alertsSection.includes(`**${r.alert}**`)) problems.push(`${r.alert}: not named`);
+      if (!flat(alertsSection).includes(shown)) problems.push(`${r.alert}: expression not shown: ${shown}`);
+    }
+    expect(problems).to.deep.equal([]);
   });
 
   it('refuses thresholds an alert could never cross (histogram tops, ratios of 1)', function () {
