@@ -5,18 +5,20 @@
 #
 # Usage: bash scripts/services.sh [--with-chromium | --for-tests]
 #   --with-chromium  also install Debian's chromium (/usr/bin/chromium) for the browser tests.
-#   --for-tests      everything `npm test` needs: chromium, and helm (scripts/fetch-helm.sh, cached
-#                    at .tmp/bin/helm) for the chart tests.
+#   --for-tests      everything `npm test` needs: chromium, helm (scripts/fetch-helm.sh, cached
+#                    at .tmp/bin/helm) for the chart tests, and Debian's prometheus package
+#                    (prometheus and promtool; the tests start their own instance, never the service).
 set -euo pipefail
 
 with_chromium=0
 with_helm=0
+with_prometheus=0
 for arg in "$@"; do
   case "$arg" in
     --with-chromium) with_chromium=1 ;;
-    --for-tests) with_chromium=1 with_helm=1 ;;
+    --for-tests) with_chromium=1 with_helm=1 with_prometheus=1 ;;
     -h | --help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -71,6 +73,32 @@ if [ "$with_chromium" -eq 1 ]; then
   else
     apt_install chromium
     [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+  fi
+fi
+
+if [ "$with_prometheus" -eq 1 ]; then
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    log "prometheus and promtool already installed"
+  else
+    # The package's postinst would start Prometheus as a system service (on :9090, which is also
+    # the services' default METRICS_PORT). The tests start their own instance on a free port, so
+    # keep the package from starting one: a policy-rc.d that refuses, only for this install and
+    # only if the machine has none of its own.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e "$policy" ]; then
+      as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+      own_policy=1
+      trap 'as_root rm -f "$policy"' EXIT
+    fi
+    rc=0
+    apt_install --no-install-recommends prometheus || rc=$?
+    if [ "$own_policy" -eq 1 ]; then
+      as_root rm -f "$policy"
+      trap - EXIT
+    fi
+    [ "$rc" -eq 0 ] || die "apt-get install prometheus failed"
+    command -v promtool >/dev/null 2>&1 || die "prometheus installed but promtool is missing"
   fi
 fi
 

@@ -9,6 +9,7 @@ import { registerRedisGauge } from '@events-proxy/cluster';
 import { registerProcessGuardMetrics } from '@events-proxy/runtime';
 import { ENV_NAMES as EDGE_ENV_NAMES, createEdgeMetrics } from '@events-proxy/edge';
 import { ENV_NAMES as INGEST_ENV_NAMES, createIngestMetrics } from '@events-proxy/ingest';
+import { dashboardExprs } from '../deploy/dashboard-metrics.js';
 
 const read = (path: string): string =>
   readFileSync(fileURLToPath(new URL(`../../${path}`, import.meta.url)), 'utf8');
@@ -80,5 +81,13 @@ describe('docs:', () => {
     expect(mentioned.length).to.be.greaterThan(0);
     const stale = mentioned.filter((name) => !known(name));
     expect(stale, 'names in docs/metrics.md that no service registers').to.deep.equal([]);
+  });
+
+  it('shows every query of the Grafana dashboard, as the dashboard has it, in docs/metrics.md', () => {
+    const doc = section(read('docs/metrics.md'), 'Dashboard panels');
+    const exprs = dashboardExprs();
+    expect(exprs.length).to.be.greaterThan(20);
+    const missing = exprs.filter((expr) => !doc.includes(expr));
+    expect(missing, 'dashboard queries missing from docs/metrics.md ## Dashboard panels').to.deep.equal([]);
   });
 });

@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** Results of a bind request; each is exported from the start, at 0, so rate() sees the first one. */
+export const BIND_RESULTS = ['ok', 'error'] as const;
+
 export interface IngestMetrics {
   readonly consumed: Counter;
   readonly framesPublished: Counter;
@@ -40,6 +43,13 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
       this.set(sources.amqpConnected() ? 1 : 0);
     },
   });
+  const bindRequests = new Counter({
+    name: 'events_ingest_bind_requests_total',
+    help: 'Bind requests handled by this ingest, by result (ok, error).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of BIND_RESULTS) bindRequests.inc({ result }, 0);
   return {
     consumed: new Counter({
       name: 'events_ingest_messages_consumed_total',
@@ -61,12 +71,7 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
       help: 'Matching messages not published because their body or frame passed MAX_MESSAGE_BYTES (also counted as unmatched).',
       registers,
     }),
-    bindRequests: new Counter({
-      name: 'events_ingest_bind_requests_total',
-      help: 'Bind requests handled by this ingest, by result (ok, error).',
-      labelNames: ['result'],
-      registers,
-    }),
+    bindRequests,
     publishFailures: new Counter({
       name: 'events_ingest_publish_failures_total',
       help: 'Failed bus publishes (each attempt); the batch is tried again every second.',
