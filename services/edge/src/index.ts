@@ -1,2 +1,3 @@
 export { createEdge, type Edge, type EdgeDeps, type EdgeStats } from './edge.js';
 export { loadEdgeConfig, ENV_NAMES, type EdgeConfig } from './config.js';
+export { INSPECTOR_DIR } from './inspector.js';
