@@ -22,6 +22,7 @@ import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { freePort, randomId } from '../support/processes.js';
+import { LOCAL_AMQP_URL } from '../support/service-decision.js';
 import { SseClient, connectUrl } from '../support/sse-client.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -139,7 +140,7 @@ describe('docs: snippets', function () {
     /** A README snippet as run here: this run's port, exchange and broker. */
     const adapt = (text: string): string => {
       let out = text.replaceAll('localhost:8080', `localhost:${port}`).replaceAll('exchange/demo', exchange);
-      if (AMQP_URL !== 'amqp://guest:guest@127.0.0.1:5672') out = out.replaceAll(README_AMQP, AMQP_URL);
+      if (AMQP_URL !== LOCAL_AMQP_URL) out = out.replaceAll(README_AMQP, AMQP_URL);
       return out;
     };
 
