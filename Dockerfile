@@ -27,6 +27,8 @@ RUN mkdir -p /manifests \
        done
 
 # ---- build: every dependency, then compile each workspace to its dist/ ----------------------
+# The edge's inspector page (static files, no build step) goes beside its dist/, where the edge
+# looks for it (services/edge/src/inspector.ts).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY --from=manifests /manifests/ ./
@@ -35,7 +37,8 @@ COPY . .
 RUN npm run build \
     && for ws in $(node -p "require('./package.json').workspaces.join(' ')"); do \
          if [ -d "$ws/dist" ]; then mkdir -p "/out/$ws" && cp -R "$ws/dist" "/out/$ws/dist"; fi; \
-       done
+       done \
+    && cp -R services/edge/inspector /out/services/edge/inspector
 
 # ---- production: runtime dependencies, manifests and compiled output only -------------------
 FROM ${NODE_IMAGE} AS production

@@ -154,4 +154,6 @@ export default tseslint.config(
   },
   ...packageConfigs,
   { files: ['**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  // The inspector page's script runs in the browser (plain JS, no build step).
+  { files: ['services/edge/inspector/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 );

@@ -67,6 +67,9 @@ else
   log "redis-server and rabbitmq-server already installed"
 fi
 
+# The README's "Watch messages" snippets (and their test) use curl, which a minimal Debian lacks.
+command -v curl >/dev/null 2>&1 || apt_install curl
+
 if [ "$with_chromium" -eq 1 ]; then
   if [ -x /usr/bin/chromium ]; then
     log "chromium already installed"

@@ -1,7 +1,7 @@
 // The Dockerfile, read statically (there is no Docker engine on CI machines): stages, the
 // production stage's contents and user, and that its entry points are the npm start scripts.
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -128,6 +128,26 @@ describe('Dockerfile', function () {
           /(^|\/)(package\.json|package-lock\.json|\.npmrc)$/,
         );
       }
+    }
+  });
+
+  it("ships the edge's inspector page where the edge looks for it, beside its dist/", async function () {
+    const collect = ops(build as Stage, 'RUN').find((r) => /npm run build/.test(r.args))?.args ?? '';
+    expect(collect).to.include('cp -R services/edge/inspector /out/services/edge/inspector');
+    // /out/ is copied to the final stage's WORKDIR: the files land at <WORKDIR>/services/edge/inspector.
+    const workdir =
+      ops(final, 'WORKDIR')
+        .map((w) => w.args)
+        .pop() ?? '';
+    const fromOut = ops(final, 'COPY').find((c) => /--from=\S+\s+\/out\/\s+\.\/$/.test(c.args));
+    expect(fromOut, 'COPY --from=<build> /out/ ./').to.not.equal(undefined);
+    // The compiled edge resolves the folder from dist/ exactly as it does from src/.
+    const { INSPECTOR_DIR } = await import('@events-proxy/edge');
+    expect(path.relative(ROOT, INSPECTOR_DIR)).to.equal(path.join('services', 'edge', 'inspector'));
+    const fromDist = new URL('../inspector/', `file://${workdir}/services/edge/dist/inspector.js`).pathname;
+    expect(fromDist).to.equal(`${workdir}/services/edge/inspector/`);
+    for (const name of ['index.html', 'inspector.css', 'inspector.js']) {
+      expect(existsSync(path.join(INSPECTOR_DIR, name)), name).to.equal(true);
     }
   });
 

@@ -23,6 +23,7 @@ describe('edge: config', () => {
       bindingLeaseMs: 60_000,
       metricsPort: 9090,
       logLevel: 'info',
+      inspectorEnabled: true,
     });
     expect(c.allowedExchangePrefixes).to.deep.equal(['exchange/']);
     expect(c.corsOrigins).to.deep.equal(['*']);
@@ -43,6 +44,7 @@ describe('edge: config', () => {
       DRAIN_SECONDS: '0',
       KEY_PREFIX: 'x:',
       BUS_DRIVER: 'redis-sharded',
+      INSPECTOR_ENABLED: 'false',
     });
     expect(c).to.deep.include({
       port: 9000,
@@ -55,6 +57,7 @@ describe('edge: config', () => {
       drainMs: 0,
       keyPrefix: 'x:',
       busDriver: 'redis-sharded',
+      inspectorEnabled: false,
     });
     expect(c.allowedExchangePrefixes).to.deep.equal(['exchange/taskcluster-', 'exchange/other/']);
     expect(c.corsOrigins).to.deep.equal(['https://a.example', 'https://b.example']);
@@ -128,6 +131,7 @@ describe('edge: config', () => {
         'MAX_REQUEST_HEADER_BYTES',
         'HEADERS_TIMEOUT_SECONDS',
         'LISTEN_BACKLOG',
+        'INSPECTOR_ENABLED',
       ].sort(),
     );
   });

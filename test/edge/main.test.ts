@@ -68,7 +68,10 @@ describe('edge: main', function () {
     running.push(run);
     const redis = new Redis(REDIS_URL);
     try {
-      await waitUntil(() => run.output().includes('"edge running"'), 'the edge to start', 15_000);
+      await waitUntil(() => run.output().includes('"edge running'), 'the edge to start', 15_000);
+      expect(run.output(), 'the start line names the page').to.include(
+        `"edge running; inspector at http://localhost:${port}/"`,
+      );
       // Readiness follows the Redis connections, which may come up just after the listener.
       let ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
       await waitUntil(

@@ -37,6 +37,15 @@ export class TestBroker {
     await this.ch.waitForConfirms();
   }
 
+  /** Publishes every message, then waits once for the broker's confirms (a burst). */
+  async publishAll(
+    exchange: string,
+    messages: readonly { routingKey: string; body: unknown }[],
+  ): Promise<void> {
+    for (const m of messages) this.ch.publish(exchange, m.routingKey, Buffer.from(JSON.stringify(m.body)));
+    await this.ch.waitForConfirms();
+  }
+
   async deleteQueue(name: string): Promise<void> {
     await this.ch.deleteQueue(name).catch(() => undefined);
   }

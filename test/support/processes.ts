@@ -32,9 +32,9 @@ const running = new Set<ServiceProcess>();
 export async function startService(
   role: Role,
   env: Record<string, string>,
-  opts: { waitReady?: boolean } = {},
+  opts: { waitReady?: boolean; port?: number } = {},
 ): Promise<ServiceProcess> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const metricsPort = await freePort();
   const entry = path.join(ROOT, 'services', role, 'dist', 'main.js');
   const child = spawn(process.execPath, [entry], {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { corsHeaders } from './cors.js';
+import { addInspectorRoutes, notFound, type InspectorFiles } from './inspector.js';
 
 export interface AppOptions {
   /** CORS_ORIGINS: `*` or the allowed origins. */
@@ -8,6 +9,8 @@ export interface AppOptions {
   readonly connect: (req: IncomingMessage, res: ServerResponse) => void;
   /** Seconds this server has been up, for the ping route. */
   readonly uptimeSeconds: () => number;
+  /** The inspector page's files, served at `/` and `/inspector/`; absent: those paths are 404. */
+  readonly inspector?: InspectorFiles;
 }
 
 /** The three prefixes the original service answered on; they are aliases. */
@@ -49,7 +52,7 @@ export function createRequestListener(opts: AppOptions): RequestListener {
 /**
  * The client-facing HTTP app: the connect and ping routes under each prefix (with or without a
  * trailing slash: express matches both when strict routing is off; case-insensitively, like the
- * fast path in createRequestListener), JSON for everything else.
+ * fast path in createRequestListener), the inspector page when enabled, JSON for everything else.
  */
 export function createApp(opts: AppOptions): Express {
   const app = express();
@@ -71,8 +74,9 @@ export function createApp(opts: AppOptions): Express {
       res.status(200).json({ alive: true, uptime: opts.uptimeSeconds() });
     },
   );
+  if (opts.inspector) addInspectorRoutes(app, opts.inspector);
   app.use((req, res) => {
-    res.status(404).json({ code: 'ResourceNotFound', message: `No such route: ${req.method} ${req.path}` });
+    res.status(404).json(notFound(req));
   });
   const onError: ErrorRequestHandler = (err: { status?: unknown; message?: unknown }, _req, res, next) => {
     if (res.headersSent) return next(err);

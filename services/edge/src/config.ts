@@ -26,6 +26,8 @@ export interface EdgeConfig extends CommonConfig {
   readonly headersTimeoutMs: number;
   /** Connections the kernel queues for accept() (capped by net.core.somaxconn). */
   readonly listenBacklog: number;
+  /** Whether `/` and `/inspector/` serve the live inspector page (else only the API answers). */
+  readonly inspectorEnabled: boolean;
 }
 
 function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
@@ -50,6 +52,7 @@ function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
     // Node's default is 511: the clients of a killed edge all reconnecting at once overflow it, and
     // the kernel drops each extra SYN, which costs that client 1 s, then 3, 7, 15 s of retries.
     listenBacklog: env.int('LISTEN_BACKLOG', 4096, 1, 65_535),
+    inspectorEnabled: env.bool('INSPECTOR_ENABLED', true),
   };
 }
 

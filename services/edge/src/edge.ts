@@ -11,6 +11,7 @@ import { errorEvent } from './sse-connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
+import { loadInspectorFiles } from './inspector.js';
 import { createEdgeMetrics } from './metrics.js';
 import { TimerWheel } from './timer-wheel.js';
 
@@ -120,6 +121,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       isDraining: () => draining,
     }),
     uptimeSeconds: () => process.uptime(),
+    ...(config.inspectorEnabled ? { inspector: loadInspectorFiles() } : {}),
   });
   const server = http.createServer(
     {

@@ -25,7 +25,8 @@ async function main(): Promise<void> {
   const edge = createEdge({ config, ...drivers, logger, registry });
   const { port } = await edge.listen(config.port);
   const ops = await startOpsServer({ port: config.metricsPort, registry, checks: edge.readiness() });
-  logger.info('edge running', { port, metricsPort: ops.port });
+  const inspector = config.inspectorEnabled ? `; inspector at http://localhost:${port}/` : '';
+  logger.info(`edge running${inspector}`, { port, metricsPort: ops.port });
 
   stopOnSignals(logger, async () => {
     await edge.drain();

@@ -40,7 +40,8 @@ async function main(): Promise<void> {
     registry,
     checks: [...ingest.readiness(), ...edge.readiness()],
   });
-  logger.info('single-node events proxy listening', {
+  const inspector = edgeConfig.inspectorEnabled ? `; inspector at http://localhost:${port}/` : '';
+  logger.info(`single-node events proxy listening${inspector}`, {
     url: `http://localhost:${port}/api/events/v1/connect/`,
     metricsPort: ops.port,
   });
