@@ -12,24 +12,24 @@
  * nothing with other installations on this machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import { expect } from 'chai';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { freePort, randomId } from '../support/processes.js';
 import { LOCAL_AMQP_URL } from '../support/service-decision.js';
 import { SseClient, connectUrl } from '../support/sse-client.js';
 import { waitUntil } from '../support/wait.js';
 import { dashboardExprs } from '../deploy/dashboard-metrics.js';
+import { launchChromium } from '../support/chromium.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLES = path.join(ROOT, 'scripts/examples');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const README_AMQP = 'amqp://guest:guest@localhost';
 const WAIT_MS = 20_000;
 
@@ -277,25 +277,13 @@ describe('docs: snippets', function () {
     });
 
     it('runs the web page snippet in Chromium, from another origin', async function () {
-      if (!existsSync(CHROMIUM)) {
-        throw new Error(`Chromium not found at ${CHROMIUM}: run \`bash scripts/services.sh --for-tests\``);
-      }
       const html = adapt(readFileSync(path.join(EXAMPLES, 'page.html'), 'utf8'));
       site = http.createServer((_req, res) => {
         res.writeHead(200, { 'Content-Type': 'text/html' });
         res.end(html);
       });
       await new Promise<void>((resolve) => site?.listen(0, 'localhost', resolve));
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--no-first-run',
-          '--disable-background-networking',
-        ],
-      });
+      browser = await launchChromium();
       const page = await browser.newPage();
       const logs: string[] = [];
       page.on('console', (m) => logs.push(m.text()));

@@ -4,14 +4,12 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync } from 'node:fs';
 import { expect } from 'chai';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { randomId, startService, stopAll, type ServiceProcess } from '../support/processes.js';
 import { TestBroker } from '../support/broker.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { launchChromium } from '../support/chromium.js';
 
 function page(edgeBase: string, exchange: string): string {
   const bindings = encodeURIComponent(JSON.stringify({ bindings: [{ exchange, routingKeyPattern: '#' }] }));
@@ -41,11 +39,6 @@ describe('e2e: a browser receives messages', function () {
   before(async () => {
     await needRabbit();
     await needRedis();
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: run \`bash scripts/services.sh --for-tests\` (or set CHROMIUM_PATH)`,
-      );
-    }
     broker = await TestBroker.connect();
     await broker.topicExchange(exchange);
     const env = {
@@ -61,19 +54,7 @@ describe('e2e: a browser receives messages', function () {
       res.end(page(edge.url(''), exchange));
     });
     await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {

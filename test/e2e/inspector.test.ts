@@ -6,16 +6,16 @@
  * Screenshots (desktop and phone, light and dark) go to .tmp/screenshots/ (git-ignored).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { AMQP_URL, needRabbit } from '../support/services.js';
 import { freePort, randomId, startService, stopAll, type ServiceProcess } from '../support/processes.js';
 import { TestBroker } from '../support/broker.js';
+import { launchChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = fileURLToPath(new URL('../../.tmp/screenshots/', import.meta.url));
 const WAIT_MS = 15_000;
 
@@ -45,30 +45,13 @@ describe('e2e: inspector in Chromium', function () {
 
   before(async () => {
     await needRabbit();
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: run \`bash scripts/services.sh --for-tests\` (or set CHROMIUM_PATH)`,
-      );
-    }
     broker = await TestBroker.connect();
     await broker.topicExchange(exchange);
     await broker.topicExchange(other);
     port = await freePort();
     node = await startService('single-node', env(), { port });
     origin = `http://127.0.0.1:${port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterEach(async () => {
