@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Express, Request, Response } from 'express';
+import { errorText } from '@events-proxy/runtime';
 
 /** Where the page's files are, beside src/ and dist/ alike (the Dockerfile copies the folder). */
 export const INSPECTOR_DIR = fileURLToPath(new URL('../inspector/', import.meta.url));
@@ -29,6 +30,8 @@ interface File {
   readonly body: Buffer;
   readonly type: string;
   readonly etag: string;
+  /** The start of the content hash, used as `?v=` in the references to an asset. */
+  readonly version: string;
 }
 
 const ASSETS = {
@@ -37,7 +40,8 @@ const ASSETS = {
 };
 
 function file(body: Buffer, type: string): File {
-  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+  const hash = createHash('sha256').update(body).digest('base64url');
+  return { body, type, etag: `"${hash.slice(0, 27)}"`, version: hash.slice(0, 12) };
 }
 
 export interface InspectorFiles {
@@ -59,7 +63,7 @@ export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
     for (const [name, type] of Object.entries(ASSETS)) assets.set(name, file(readFileSync(dir + name), type));
   } catch (err) {
     throw new Error(
-      `the inspector page's files are missing from ${dir} (${(err as Error).message}); ` +
+      `the inspector page's files are missing from ${dir} (${errorText(err)}); ` +
         'set INSPECTOR_ENABLED=false to serve only the API',
       { cause: err },
     );
@@ -70,14 +74,14 @@ export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
       const attr = name.endsWith('.css') ? 'href' : 'src';
       const ref = `${attr}="${name}"`;
       if (!out.includes(ref)) throw new Error(`${dir}index.html does not reference ${ref}`);
-      out = out.replace(ref, `${attr}="${folder}${name}?v=${asset.etag.slice(1, 13)}"`);
+      out = out.replace(ref, `${attr}="${folder}${name}?v=${asset.version}"`);
     }
     return file(Buffer.from(out), 'text/html; charset=utf-8');
   };
   return { pageAtRoot: page('inspector/'), pageInFolder: page(''), assets };
 }
 
-function send(req: Request, res: Response, f: File, cacheControl: string): void {
+function send(res: Response, f: File, cacheControl: string): void {
   res.set({
     'Content-Type': f.type,
     'Cache-Control': cacheControl,
@@ -101,17 +105,17 @@ export function addInspectorRoutes(app: Express, files: InspectorFiles = loadIns
   // The page revalidates (ETag), so a new version shows at once; its assets are content-addressed.
   app.get('/', (req, res) => {
     if (pathOf(req) !== '/') return void res.status(404).json(notFound(req));
-    send(req, res, files.pageAtRoot, 'no-cache');
+    send(res, files.pageAtRoot, 'no-cache');
   });
   app.get('/inspector/', (req, res) => {
     // Without the slash, the page's relative asset and API paths would resolve one level too high.
     if (!pathOf(req).endsWith('/')) return void res.redirect(301, `inspector/${queryOf(req)}`);
-    send(req, res, files.pageInFolder, 'no-cache');
+    send(res, files.pageInFolder, 'no-cache');
   });
   for (const [name, asset] of files.assets) {
     app.get(`/inspector/${name}`, (req, res) => {
       const version = /[?&]v=([^&]*)/.exec(queryOf(req))?.[1];
-      send(req, res, asset, version === asset.etag.slice(1, 13) ? IMMUTABLE : 'no-cache');
+      send(res, asset, version === asset.version ? IMMUTABLE : 'no-cache');
     });
   }
 }
