@@ -5,8 +5,18 @@
 /** The protocol version this page speaks. Set to 2 once the v2 routes exist: it then resumes. */
 const API_VERSION = 1;
 const CONNECT_PATH = `api/events/v${API_VERSION}/connect/`;
-/** What a draining edge tells its clients (services/edge/src/connect-handler.ts). */
-const SHUTTING_DOWN = 'Server is shutting down; please reconnect';
+/**
+ * The server's errors that a later try can cure, so the page reconnects after them with backoff: a
+ * draining edge (services/edge/src/connect-handler.ts), RabbitMQ or Redis briefly unreachable, the
+ * ingest tier slow to bind (libs/protocol control.ts). Bad input and unknown exchanges stay closed.
+ */
+const TRANSIENT_ERRORS = [
+  /^Server is shutting down; please reconnect$/,
+  /; retry shortly$/,
+  /^Timed out after \d+s waiting for the binding /,
+  /^Could not subscribe to the message bus: /,
+];
+const isTransient = (text) => TRANSIENT_ERRORS.some((re) => re.test(text));
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 30_000;
 const RENDER_DELAY_MS = 50;
@@ -188,7 +198,7 @@ function connect() {
           // shown raw
         }
         es.close();
-        closed(text, text === SHUTTING_DOWN);
+        closed(text, isTransient(text));
       } else if (es.readyState === EventSource.CONNECTING) {
         // The browser retries on its own (v2 resumes this way; v1 answers the retry with 204).
         setStatus('connecting', 'Reconnecting', 'The connection dropped; the browser is retrying');
