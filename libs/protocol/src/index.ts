@@ -16,6 +16,21 @@ export {
 } from './bindings.js';
 export { TopicMatcher } from './topic-matcher.js';
 export { READY_FRAME, errorFrame, pingFrame } from './sse.js';
+export {
+  ORIGIN_CURSOR,
+  SEQ_PER_MS,
+  cursorBefore,
+  cursorOfStreamId,
+  formatCursor,
+  isCursor,
+  laterOf,
+  nextPositions,
+  parseCursor,
+  predecessor,
+  streamIdOf,
+  type Cursor,
+  type Position,
+} from './cursor.js';
 export { ccKeysOf, renderMessageEnvelope, type Delivery, type MessageData } from './message.js';
 export { DEFAULT_KEY_PREFIX, names, type Names, type NamesOptions } from './names.js';
 export { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
