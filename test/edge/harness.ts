@@ -5,6 +5,8 @@
 import { Registry } from 'prom-client';
 import {
   MemoryBindQueue,
+  MemoryHistory,
+  type History,
   MemoryBus,
   MemoryLeaseStore,
   type Bus,
@@ -17,7 +19,9 @@ import {
   decodeEnvelope,
   exchangeNotFoundMessage,
   names,
+  encodeEnvelope,
   renderMessageEnvelope,
+  renderMessageFrame,
   type Binding,
 } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
@@ -90,6 +94,8 @@ export class FakeIngest {
   constructor(
     private readonly store: MemoryLeaseStore,
     private readonly leaseMs: number,
+    /** Called for a binding put in place without a lease, as the real ingest begins its history. */
+    private readonly begin: (binding: Binding) => Promise<void> = async () => undefined,
   ) {}
 
   async start(queue: MemoryBindQueue): Promise<void> {
@@ -99,6 +105,8 @@ export class FakeIngest {
       if (binding.exchange.startsWith('exchange/missing')) {
         throw new BindError('ExchangeNotFound', exchangeNotFoundMessage(binding.exchange));
       }
+      const [leased] = await this.store.renewIfLeased([bindingKey(binding)], this.leaseMs);
+      if (leased !== true) await this.begin(binding);
       await this.store.lease(bindingKey(binding), this.leaseMs);
     });
   }
@@ -116,11 +124,22 @@ export interface TestEdge {
   url(bindings: readonly Binding[] | string, prefix?: string): string;
   /** Publishes one message on each binding's channel under one envelope id. */
   publish(bindings: readonly Binding[], id: string, payload: unknown, routingKey?: string): Promise<Buffer>;
+  readonly history: History;
+  /**
+   * Does what the ingest's router does with one message matching these bindings: takes its
+   * cursor, retains it in the history, then publishes it on each binding's channel.
+   */
+  route(bindings: readonly Binding[], payload: unknown, routingKey?: string): Promise<{ cursor: string; frame: Buffer }>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
 }
 
-export async function startEdge(env: Record<string, string> = {}): Promise<TestEdge> {
+export interface StartEdgeOptions {
+  /** The history the edge reads (default: a memory one, 300 s and 1000 messages per channel). */
+  readonly history?: History;
+}
+
+export async function startEdge(env: Record<string, string> = {}, opts: StartEdgeOptions = {}): Promise<TestEdge> {
   const config = loadEdgeConfig(
     { KEY_PREFIX: `test-${randomId()}:`, PING_INTERVAL_SECONDS: '60', ...env },
     { requireRedis: false },
@@ -128,7 +147,9 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
   const bus = new SpyBus();
   const store = new MemoryLeaseStore();
   const bindQueue = new MemoryBindQueue();
-  const ingest = new FakeIngest(store, config.bindingLeaseMs);
+  const history = opts.history ?? new MemoryHistory({ retentionMs: 300_000, maxMessages: 1000 });
+  const channelOf = names(config.keyPrefix).channel;
+  const ingest = new FakeIngest(store, config.bindingLeaseMs, (b) => history.begin(channelOf(b)));
   await ingest.start(bindQueue);
   const registry = new Registry();
   const edge = createEdge({
@@ -136,13 +157,13 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
     bus,
     store,
     bindQueue,
+    history,
     isConnected: () => bus.isConnected() && store.isConnected(),
     logger: createLogger('silent'),
     registry,
   });
   const { port } = await edge.listen(0);
   const base = `http://127.0.0.1:${port}`;
-  const channelOf = names(config.keyPrefix).channel;
   return {
     edge,
     config,
@@ -166,6 +187,29 @@ export async function startEdge(env: Record<string, string> = {}): Promise<TestE
       const frame = decodeEnvelope(envelope)!.frame;
       await bus.publish(bindings.map((b) => ({ channel: channelOf(b), envelope })));
       return frame;
+    },
+    history,
+    async route(bindings, payload, routingKey = 'a.b') {
+      const receivedAt = Date.now();
+      const [cursor] = await history.assign(1, receivedAt);
+      const envelope = encodeEnvelope(
+        cursor!,
+        receivedAt,
+        Buffer.from(
+          renderMessageFrame({
+            exchange: bindings[0]!.exchange,
+            routingKey,
+            redelivered: false,
+            cc: [],
+            body: Buffer.from(JSON.stringify(payload)),
+          }),
+        ),
+      );
+      const frame = decodeEnvelope(envelope)!.frame;
+      const channels = bindings.map(channelOf);
+      await history.record([{ cursor: cursor!, receivedAt, frame, channels }]);
+      await bus.publish(channels.map((channel) => ({ channel, envelope })));
+      return { cursor: cursor!, frame };
     },
     metric: async (name, labels) => metricValue(await registry.metrics(), name, labels) ?? 0,
     async stop() {

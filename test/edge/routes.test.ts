@@ -92,7 +92,7 @@ describe('edge: routes and HTTP answers', () => {
   });
 
   it('answers other paths with a 404 JSON body', async () => {
-    for (const path of ['/v1/connectx', '/v2/connect', '/api/events/v1/ping/extra', '/favicon.ico']) {
+    for (const path of ['/v1/connectx', '/v3/connect', '/api/events/v1/ping/extra', '/favicon.ico']) {
       const res = await fetchAll(`${t.base}${path}`);
       expect(res.status, path).to.equal(404);
       expect(res.headers['content-type']).to.match(/^application\/json/);

@@ -93,7 +93,7 @@ describe('ingest: routing against RabbitMQ', function () {
         routingKey: 'task.abc.done',
       }),
     );
-    expect(env!.id).to.match(/^[0-9a-f]{8}\.[0-9a-z]+$/);
+    expect(env!.id).to.match(/^\d{13}-\d{6}$/); // its cursor (DESIGN.md §3b)
     expect(env!.receivedAt).to.be.within(before, Date.now());
     expect(await metricValue(f.registry, 'events_ingest_bindings')).to.be.at.least(1);
     expect(

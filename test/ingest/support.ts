@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import {
   MemoryBindQueue,
+  MemoryHistory,
   MemoryLeaseStore,
   type Bus,
   type BusHandler,
@@ -106,6 +107,7 @@ export async function startIngest(
     bus,
     store,
     bindQueue,
+    history: new MemoryHistory({ retentionMs: 300_000, maxMessages: 1000 }),
     logger,
     registry,
     reconnect: extra.reconnect,

@@ -381,6 +381,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       draining: 0,
       bad_request: 0,
       bindings: 0,
+      cursor: 0,
       bind_failed: 1,
     });
     expect(byLabel(await at('Server-side closes/s by reason', 'A', true), 'reason')).to.deep.equal({

@@ -1,5 +1,8 @@
 export type { Bus, BusHandler, BusMessage } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
+export type { ChannelReplay, History, HistoryEntry, HistoryRetention, RecordedMessage } from './history.js';
+export { MemoryHistory } from './memory/history.js';
+export { planReplay, type ReplayPlan, type ReplayRequest } from './replay-plan.js';
 export type { BindQueue } from './bind-queue.js';
 export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';
 export { EdgeControlPlane, type EdgeControlPlaneOptions } from './edge-control-plane.js';
@@ -7,6 +10,7 @@ export {
   IngestControlPlane,
   type IngestControlPlaneOptions,
   type BrokerBinder,
+  type BindingHistoryHooks,
 } from './ingest-control-plane.js';
 export { MemoryBus } from './memory/bus.js';
 export { MemoryLeaseStore } from './memory/lease-store.js';

@@ -11,6 +11,14 @@ export interface BrokerBinder {
   unbind(binding: Binding): Promise<void>;
 }
 
+/** What follows a binding's life on the broker besides the lease (the v2 history of its channel). */
+export interface BindingHistoryHooks {
+  /** The binding was just put on the broker after a time without it (it had no lease). */
+  begin(binding: Binding): Promise<void>;
+  /** The binding was just removed from the broker. */
+  forget(binding: Binding): Promise<void>;
+}
+
 export interface IngestControlPlaneOptions {
   readonly store: LeaseStore;
   readonly bindQueue: BindQueue;
@@ -18,6 +26,7 @@ export interface IngestControlPlaneOptions {
   readonly leaseMs: number;
   /** Bind jobs run at once, and unbinds at once while reaping. */
   readonly concurrency: number;
+  readonly bindingHistory?: BindingHistoryHooks;
   readonly onReaped?: (binding: Binding) => void;
   readonly onBindResult?: (binding: Binding, error: unknown) => void;
   readonly onReapError?: (binding: Binding, err: unknown) => void;
@@ -41,9 +50,15 @@ export class IngestControlPlane {
     const { store, bindQueue, binder, leaseMs, concurrency } = this.opts;
     await bindQueue.process(async (binding) => {
       try {
-        await store.withLock(bindingKey(binding), async () => {
+        const key = bindingKey(binding);
+        await store.withLock(key, async () => {
+          // Under the lock, a lease means the binding stayed on the broker (the reaper removes the
+          // lease with the binding): only one without is new, and its history begins now.
+          const history = this.opts.bindingHistory;
+          const isNew = history !== undefined && (await store.renewIfLeased([key], leaseMs))[0] !== true;
           await binder.bind(binding);
-          await store.lease(bindingKey(binding), leaseMs);
+          if (isNew) await history.begin(binding);
+          await store.lease(key, leaseMs);
         });
         this.opts.onBindResult?.(binding, undefined);
       } catch (err) {
@@ -99,6 +114,8 @@ export class IngestControlPlane {
           await store.lease(key, 0); // keep it listed as expired, so the next round retries
           throw err;
         }
+        // Only memory is at stake if this fails: the next bind begins the channel's history anew.
+        await this.opts.bindingHistory?.forget(binding).catch((err: unknown) => this.opts.onReapError?.(binding, err));
         this.opts.onReaped?.(binding);
         return true;
       });

@@ -15,7 +15,17 @@ export {
   type BindingsQueryResult,
 } from './bindings.js';
 export { TopicMatcher } from './topic-matcher.js';
-export { READY_FRAME, errorFrame, pingFrame } from './sse.js';
+export {
+  READY_FRAME,
+  errorFrame,
+  gapFrame,
+  pingData,
+  pingFrame,
+  retryField,
+  sseFrameWithId,
+  withEventId,
+  type V2EventKind,
+} from './sse.js';
 export {
   ORIGIN_CURSOR,
   SEQ_PER_MS,
@@ -31,7 +41,7 @@ export {
   type Cursor,
   type Position,
 } from './cursor.js';
-export { ccKeysOf, renderMessageEnvelope, type Delivery, type MessageData } from './message.js';
+export { ccKeysOf, renderMessageEnvelope, renderMessageFrame, type Delivery, type MessageData } from './message.js';
 export { DEFAULT_KEY_PREFIX, names, type Names, type NamesOptions } from './names.js';
-export { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.js';
+export { decodeEnvelope, encodeEnvelope, envelopeHeader, type Envelope } from './envelope.js';
 export { BindError, bindTimeoutError, exchangeNotFoundMessage, type BindFailureCode } from './control.js';

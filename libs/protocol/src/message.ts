@@ -96,6 +96,10 @@ export function messageDataJson(d: Delivery): string {
  * as-is to every client, behind its envelope header (what `encodeEnvelope` makes of it), built with
  * one allocation. What the ingest publishes for each routed delivery.
  */
+export function renderMessageFrame(d: Delivery): string {
+  return sseFrame('message', messageDataJson(d));
+}
+
 export function renderMessageEnvelope(id: string, receivedAt: number, d: Delivery): Buffer {
   return Buffer.from(envelopeHeader(id, receivedAt) + sseFrame('message', messageDataJson(d)));
 }

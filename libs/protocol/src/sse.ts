@@ -12,11 +12,51 @@ export function sseFrame(kind: EventKind, dataJson: string): string {
 
 export const READY_FRAME = sseFrame('ready', '{}');
 
+export function pingData(now: Date = new Date()): string {
+  return JSON.stringify({ time: now.toISOString() });
+}
+
 export function pingFrame(now: Date = new Date()): string {
-  return sseFrame('ping', JSON.stringify({ time: now.toISOString() }));
+  return sseFrame('ping', pingData(now));
 }
 
 /** The error event's data is a JSON string saying what went wrong. */
 export function errorFrame(message: string): string {
   return sseFrame('error', JSON.stringify(message));
+}
+
+/**
+ * v2 (DESIGN.md §3b): every event but a terminal `error` carries the cursor of the last message the
+ * connection was sent (or its starting position), so the browser's `lastEventId` is a place to
+ * resume from.
+ */
+export type V2EventKind = EventKind | 'gap';
+
+export function sseFrameWithId(kind: V2EventKind, dataJson: string, id: string): string {
+  return `event: ${kind}\ndata: ${dataJson}\nid: ${id}\n\n`;
+}
+
+/** The line a v2 stream starts with: how long the browser waits before it reconnects. */
+export function retryField(ms: number): string {
+  return `retry: ${Math.round(ms)}\n\n`;
+}
+
+/** The `gap` event: continuity from `from` (as the client gave it) cannot be proven; resuming after `to`. */
+export function gapFrame(from: string, to: string): string {
+  return sseFrameWithId('gap', JSON.stringify({ from, to }), to);
+}
+
+const V1_ID_TAIL = 'id: -\n\n';
+
+/**
+ * A v1 frame (ending `id: -`) with the given id instead: the v2 `message` frame is the v1 frame the
+ * ingest rendered once, with its cursor, made once per message on each edge.
+ */
+export function withEventId(v1Frame: Buffer, id: string): Buffer {
+  const head = v1Frame.length - V1_ID_TAIL.length;
+  const tail = `id: ${id}\n\n`;
+  const out = Buffer.allocUnsafe(head + tail.length);
+  v1Frame.copy(out, 0, 0, head);
+  out.write(tail, head, 'latin1');
+  return out;
 }

@@ -1,12 +1,13 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
+import type { ConnectHandler, ProtocolVersion } from './connect-handler.js';
 import { corsHeaders } from './cors.js';
 import { addInspectorRoutes, notFound, type InspectorFiles } from './inspector.js';
 
 export interface AppOptions {
   /** CORS_ORIGINS: `*` or the allowed origins. */
   readonly corsOrigins: readonly string[];
-  readonly connect: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly connect: ConnectHandler;
   /** Seconds this server has been up, for the ping route. */
   readonly uptimeSeconds: () => number;
   /** The inspector page's files, served at `/` and `/inspector/`; absent: those paths are 404. */
@@ -16,14 +17,20 @@ export interface AppOptions {
 /** The three prefixes the original service answered on; they are aliases. */
 const PREFIXES = ['/api/events/v1', '/events/v1', '/v1'];
 
-/** Lower-cased connect paths, with and without the trailing slash. */
-const CONNECT_PATHS = new Set(PREFIXES.flatMap((p) => [`${p}/connect`, `${p}/connect/`]));
+/** The v2 routes (DESIGN.md §3b) under the same three prefixes. */
+const V2_PREFIXES = PREFIXES.map((p) => p.replace(/v1$/, 'v2'));
 
-function isConnect(req: IncomingMessage): boolean {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+/** Lower-cased connect paths, with and without the trailing slash, and their protocol version. */
+const CONNECT_PATHS = new Map<string, ProtocolVersion>([
+  ...PREFIXES.flatMap((p) => [`${p}/connect`, `${p}/connect/`]).map((p) => [p, 1] as const),
+  ...V2_PREFIXES.flatMap((p) => [`${p}/connect`, `${p}/connect/`]).map((p) => [p, 2] as const),
+]);
+
+function connectVersion(req: IncomingMessage): ProtocolVersion | undefined {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
   const url = req.url ?? '';
   const q = url.indexOf('?');
-  return CONNECT_PATHS.has((q < 0 ? url : url.slice(0, q)).toLowerCase());
+  return CONNECT_PATHS.get((q < 0 ? url : url.slice(0, q)).toLowerCase());
 }
 
 function setCorsHeaders(corsOrigins: readonly string[], req: IncomingMessage, res: ServerResponse): void {
@@ -40,9 +47,10 @@ function setCorsHeaders(corsOrigins: readonly string[], req: IncomingMessage, re
 export function createRequestListener(opts: AppOptions): RequestListener {
   const app = createApp(opts);
   return (req, res) => {
-    if (isConnect(req)) {
+    const version = connectVersion(req);
+    if (version !== undefined) {
       setCorsHeaders(opts.corsOrigins, req, res);
-      opts.connect(req, res);
+      opts.connect(req, res, version);
     } else {
       app(req, res);
     }
@@ -66,7 +74,11 @@ export function createApp(opts: AppOptions): Express {
   });
   app.get(
     PREFIXES.map((p) => `${p}/connect`),
-    (req, res) => opts.connect(req, res),
+    (req, res) => opts.connect(req, res, 1),
+  );
+  app.get(
+    V2_PREFIXES.map((p) => `${p}/connect`),
+    (req, res) => opts.connect(req, res, 2),
   );
   app.get(
     PREFIXES.map((p) => `${p}/ping`),

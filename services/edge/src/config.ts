@@ -26,6 +26,11 @@ export interface EdgeConfig extends CommonConfig {
   readonly headersTimeoutMs: number;
   /** Connections the kernel queues for accept() (capped by net.core.somaxconn). */
   readonly listenBacklog: number;
+  /**
+   * The v2 `retry:` field: a browser reconnects this long (ms) after its stream ends, jittered per
+   * connection between 1× and 2× so the clients of a killed edge do not all come back at once.
+   */
+  readonly sseRetryMs: number;
   /** Whether `/` and `/inspector/` serve the live inspector page (else only the API answers). */
   readonly inspectorEnabled: boolean;
 }
@@ -52,6 +57,7 @@ function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
     // Node's default is 511: the clients of a killed edge all reconnecting at once overflow it, and
     // the kernel drops each extra SYN, which costs that client 1 s, then 3, 7, 15 s of retries.
     listenBacklog: env.int('LISTEN_BACKLOG', 4096, 1, 65_535),
+    sseRetryMs: env.int('SSE_RETRY_MS', 1000, 1, 600_000),
     inspectorEnabled: env.bool('INSPECTOR_ENABLED', true),
   };
 }

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { EdgeControlPlane } from '@events-proxy/cluster';
+import type { EdgeControlPlane, History } from '@events-proxy/cluster';
 import {
   BindError,
   READY_FRAME,
   errorFrame,
   names,
   parseBindingsQuery,
+  retryField,
   type Binding,
   type BindingLimits,
 } from '@events-proxy/protocol';
@@ -15,16 +16,24 @@ import type { EdgeConfig } from './config.js';
 import { errorEvent, type SseConnection } from './sse-connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { EdgeMetrics, RejectReason } from './metrics.js';
+import { parseResumePoint, type ResumePoint } from './resume-point.js';
+import { freshStart, resumedStart, type PlannedStart } from './stream-start.js';
 import { OutFrame } from './writer.js';
 
 export interface ConnectHandlerDeps {
   readonly config: EdgeConfig;
   readonly connections: ConnectionRegistry;
   readonly controlPlane: EdgeControlPlane;
+  readonly history: History;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly isDraining: () => boolean;
 }
+
+/** The client protocol a connect route speaks: v1 (DESIGN.md §3) or resumable v2 (§3b). */
+export type ProtocolVersion = 1 | 2;
+
+export type ConnectHandler = (req: IncomingMessage, res: ServerResponse, version: ProtocolVersion) => void;
 
 export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down; please reconnect';
 
@@ -36,6 +45,8 @@ const STREAM_HEADERS = {
 } as const;
 
 const READY = new OutFrame(Buffer.from(READY_FRAME));
+
+const QUERY_KEYS: Record<ProtocolVersion, readonly string[]> = { 1: ['bindings'], 2: ['bindings', 'since'] };
 
 /** A binding that could not be put in place, and why. */
 class BindingFailed extends Error {
@@ -51,15 +62,17 @@ class BindingFailed extends Error {
   }
 }
 
+/** A step of a v2 stream's start that failed for a reason a retry may fix. */
+class StartFailed extends Error {}
+
 /**
- * GET …/v1/connect: the client protocol of DESIGN.md §3. HTTP-level refusals first (204 for a
- * browser's automatic reconnect, 400 for an unknown query key, 503 when full or draining); then
- * the stream, where every problem is an `error` event followed by the end of the stream.
+ * GET …/v1/connect and …/v2/connect: the client protocol of DESIGN.md §3 and §3b. HTTP-level
+ * refusals first (204 for a browser's automatic reconnect, 400 for an unknown query key, 503 when
+ * full or, on v1, draining); then the stream, where every problem is an `error` event followed by
+ * the end of the stream.
  */
-export function createConnectHandler(
-  deps: ConnectHandlerDeps,
-): (req: IncomingMessage, res: ServerResponse) => void {
-  const { config, connections, metrics, logger } = deps;
+export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
+  const { config, connections, metrics, logger, history } = deps;
   const channelOf = names(config.keyPrefix).channel;
   const limits: BindingLimits = {
     maxBindings: config.maxBindingsPerConnection,
@@ -77,10 +90,34 @@ export function createConnectHandler(
     res.end(text);
   };
 
-  const bindAndReady = async (conn: SseConnection, subscribed: Promise<void>): Promise<void> => {
+  /** A jittered `retry:` field, so a drained or killed edge's clients come back spread out. */
+  const retryPreamble = (): string => retryField(config.sseRetryMs * (1 + Math.random()));
+
+  /** Ends a stream that never became a connection with a terminal `error` event. */
+  const refuseInStream = (res: ServerResponse, version: ProtocolVersion, reason: RejectReason, message: string) => {
+    const frame = Buffer.from((version === 2 ? retryPreamble() : '') + errorFrame(message));
+    metrics.rejected.inc({ reason });
+    metrics.closes.inc({ reason: 'limit' });
+    metrics.bytesSent.inc(frame.length);
+    res.end(frame);
+  };
+
+  const bindAndStart = async (
+    conn: SseConnection,
+    subscribed: Promise<void>,
+    resume: ResumePoint | undefined,
+  ): Promise<void> => {
+    let planned: PlannedStart | undefined;
     try {
       await subscribed;
       if (conn.isClosed) return;
+      // A fresh v2 stream starts at the newest position, read once its channels are subscribed:
+      // every message after it reaches the connection live.
+      if (conn.resumable && resume === undefined) {
+        conn.startingCursor = await history.newest().catch((err: unknown) => {
+          throw new StartFailed(`Could not read the message history: ${errorText(err)}; retry shortly`);
+        });
+      }
       await Promise.all(
         conn.bindings.map((b) =>
           deps.controlPlane.ensure(b, config.bindTimeoutMs).catch((err: unknown) => {
@@ -88,26 +125,59 @@ export function createConnectHandler(
           }),
         ),
       );
+      if (conn.isClosed) return;
+      if (conn.resumable) {
+        planned =
+          resume === undefined
+            ? freshStart(conn.cursor)
+            : await resumedStart(history, conn.channels, resume, Date.now()).catch((err: unknown) => {
+                throw new StartFailed(`Could not read the message history: ${errorText(err)}; retry shortly`);
+              });
+      }
     } catch (err) {
       if (conn.isClosed) return;
-      const failed = err instanceof BindingFailed ? err : undefined;
-      const message = failed ? failed.message : `Could not subscribe to the message bus: ${errorText(err)}`;
-      logger.warn('binding failed', {
-        conn: conn.id,
-        ...(failed
-          ? { exchange: failed.binding.exchange, routingKeyPattern: failed.binding.routingKeyPattern }
-          : {}),
-        code: failed?.reason instanceof BindError ? failed.reason.code : undefined,
-        error: message,
-      });
-      metrics.rejected.inc({ reason: 'bind_failed' });
-      conn.close('error', errorEvent(message));
+      fail(conn, err);
       return;
     }
-    if (!conn.isClosed) connections.ready(conn, READY);
+    if (conn.isClosed) return;
+    if (planned === undefined) {
+      connections.ready(conn, READY);
+      return;
+    }
+    const sent = connections.start(conn, planned.start);
+    if (sent === undefined || resume === undefined) return;
+    metrics.resumes.inc({ result: planned.gap ? 'gap' : 'lossless' });
+    if (planned.gap) metrics.gaps.inc();
+    metrics.replayed.inc(planned.start.replay.length);
+    logger.debug('stream resumed', {
+      conn: conn.id,
+      from: resume.from,
+      gap: planned.gap,
+      replayed: planned.start.replay.length,
+    });
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+  const fail = (conn: SseConnection, err: unknown): void => {
+    const failed = err instanceof BindingFailed ? err : undefined;
+    const message =
+      failed !== undefined || err instanceof StartFailed
+        ? (err as Error).message
+        : `Could not subscribe to the message bus: ${errorText(err)}`;
+    const code = failed?.reason instanceof BindError ? failed.reason.code : undefined;
+    logger.warn(failed ? 'binding failed' : 'stream could not start', {
+      conn: conn.id,
+      ...(failed
+        ? { exchange: failed.binding.exchange, routingKeyPattern: failed.binding.routingKeyPattern }
+        : {}),
+      code,
+      error: message,
+    });
+    metrics.rejected.inc({ reason: 'bind_failed' });
+    // An exchange that does not exist stays so on a retry; the broker or bus being away does not.
+    conn.close('error', errorEvent(message, code !== 'ExchangeNotFound'));
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, version: ProtocolVersion): void => {
     const openedAt = performance.now();
     if (req.method === 'HEAD') {
       // Express routes HEAD to GET handlers; a HEAD response has no body, so no stream either.
@@ -115,9 +185,10 @@ export function createConnectHandler(
       res.end();
       return;
     }
-    const lastEventId = req.headers['last-event-id'];
-    if (lastEventId !== undefined && lastEventId !== '') {
-      // A browser's automatic reconnect after the server ended the stream: stop it.
+    const header = req.headers['last-event-id'];
+    const lastEventId = Array.isArray(header) ? header[0] : header;
+    if (lastEventId !== undefined && lastEventId !== '' && (version === 1 || lastEventId === '-')) {
+      // A browser's automatic reconnect after the server ended the stream for good: stop it.
       res.writeHead(204);
       res.end();
       return;
@@ -125,12 +196,14 @@ export function createConnectHandler(
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-    const unknownKeys = [...new Set(params.keys())].filter((k) => k !== 'bindings');
+    const accepted = QUERY_KEYS[version];
+    const unknownKeys = [...new Set(params.keys())].filter((k) => !accepted.includes(k));
     if (unknownKeys.length > 0) {
       const list = unknownKeys.map((k) => `\`${k}\``).join(', ');
+      const acceptedList = accepted.map((k) => `\`${k}\``).join(' and ');
       refuse(res, 400, 'bad_request', {
         code: 'InvalidRequestArguments',
-        message: `Unknown query parameter${unknownKeys.length > 1 ? 's' : ''} ${list}: only \`bindings\` is accepted`,
+        message: `Unknown query parameter${unknownKeys.length > 1 ? 's' : ''} ${list}: only ${acceptedList} ${accepted.length > 1 ? 'are' : 'is'} accepted`,
       });
       return;
     }
@@ -143,6 +216,14 @@ export function createConnectHandler(
       return;
     }
     if (deps.isDraining()) {
+      if (version === 2) {
+        // A browser gives up on a 503, so a v2 client is told to come back (through another edge,
+        // once this one is out of the load balancer) with its Last-Event-ID, and nothing else.
+        metrics.rejected.inc({ reason: 'draining' });
+        res.writeHead(200, { ...STREAM_HEADERS, Connection: 'close' });
+        res.end(retryPreamble());
+        return;
+      }
       refuse(res, 503, 'draining', { code: 'ShuttingDown', message: SHUTTING_DOWN_MESSAGE });
       return;
     }
@@ -156,28 +237,35 @@ export function createConnectHandler(
         : parseBindingsQuery(values[0], limits);
     if (!parsed.ok) {
       logger.info('connection refused', { reason: 'bindings', error: parsed.message });
-      const frame = Buffer.from(errorFrame(parsed.message));
-      metrics.rejected.inc({ reason: 'bindings' });
-      metrics.closes.inc({ reason: 'limit' });
-      metrics.bytesSent.inc(frame.length);
-      res.end(frame);
+      refuseInStream(res, version, 'bindings', parsed.message);
+      return;
+    }
+    const resumeParse =
+      version === 2 ? parseResumePoint(lastEventId, params.getAll('since')) : { ok: true as const, resume: undefined };
+    if (!resumeParse.ok) {
+      logger.info('connection refused', { reason: 'cursor', error: resumeParse.message });
+      refuseInStream(res, version, 'cursor', resumeParse.message);
       return;
     }
 
     const channels = parsed.bindings.map(channelOf);
-    const { conn, subscribed } = connections.add(res, parsed.bindings, channels, openedAt);
+    const { conn, subscribed } = connections.add(res, parsed.bindings, channels, openedAt, version === 2);
+    if (version === 2) {
+      conn.preamble(new OutFrame(Buffer.from(retryPreamble())));
+      if (resumeParse.resume !== undefined) conn.startingCursor = resumeParse.resume.after;
+    }
     if (res.socket === null || res.socket.destroyed) conn.clientGone();
-    void bindAndReady(conn, subscribed);
+    void bindAndStart(conn, subscribed, resumeParse.resume);
   };
 
-  return (req, res) => {
-    if (res.socket !== null) return handle(req, res);
+  return (req, res, version) => {
+    if (res.socket !== null) return handle(req, res, version);
     // Pipelined behind a response still being sent on this socket (an open stream, say): Node
     // queues this response until that one ends. Serve it then, as its own stream; a stream opened
     // now would be held (counted, bound, renewed) without anything reaching its client.
     const onSocket = (): void => {
       req.socket.off('close', onClose);
-      handle(req, res);
+      handle(req, res, version);
     };
     const onClose = (): void => {
       res.off('socket', onSocket);

@@ -15,6 +15,7 @@ import type { Hub } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { FrameWriter, TickBatcher, type OutFrame } from './writer.js';
+import type { StreamStart } from './sse-connection.js';
 
 export interface ConnectionRegistryDeps {
   readonly hub: Hub;
@@ -54,17 +55,19 @@ export class ConnectionRegistry implements SseConnectionHost {
   /**
    * Registers a stream whose headers are sent: holds its bindings (their leases are renewed from
    * now on) and joins their channels. `subscribed` resolves once every channel is subscribed.
+   * `resumable`: a v2 stream.
    */
   add(
     res: ServerResponse,
     bindings: readonly Binding[],
     channels: readonly string[],
     openedAt: number,
+    resumable = false,
   ): { conn: SseConnection; subscribed: Promise<void> } {
     const { hub, logger, maxBufferedBytes } = this.deps;
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const writer = new FrameWriter(res, maxBufferedBytes, this.batcher);
-    const conn = new SseConnection(id, bindings, channels, openedAt, writer, this);
+    const conn = new SseConnection(id, bindings, channels, openedAt, writer, this, resumable, maxBufferedBytes);
     this.open.add(conn);
     for (const b of bindings) this.deps.controlPlane.hold(b);
     res.on('close', () => conn.clientGone());
@@ -73,19 +76,29 @@ export class ConnectionRegistry implements SseConnectionHost {
     return { conn, subscribed };
   }
 
-  /** Sends `ready` and starts pings and the idle timer. False if the connection is gone. */
+  /** v1: sends `ready` and starts pings and the idle timer. False if the connection is gone. */
   ready(conn: SseConnection, frame: OutFrame): boolean {
-    if (!conn.markReady(frame, Date.now(), this.deps.timerWheel.pingInterval)) return false;
+    return this.start(conn, { ready: frame, cursor: '', replay: [] }) !== undefined;
+  }
+
+  /**
+   * Sends `ready` (v2: then the gap, the replay and what arrived meanwhile) and starts pings and
+   * the idle timer. Returns the messages written, or undefined if the connection is gone.
+   */
+  start(conn: SseConnection, start: StreamStart): number | undefined {
+    const sent = conn.start(start, Date.now(), this.deps.timerWheel.pingInterval);
+    if (sent === undefined) return undefined;
     const seconds = (performance.now() - conn.openedAt) / 1000;
     const { metrics, timerWheel, logger } = this.deps;
     timerWheel.add(conn);
     metrics.connectionsTotal.inc();
     metrics.readySeconds.observe(seconds);
-    metrics.bytesSent.inc(frame.bytes.length);
+    metrics.bytesSent.inc(sent.bytes);
+    if (sent.messages > 0) metrics.messagesSent.inc(sent.messages);
     // Per-connection lines at info cost a synchronous stdout write each, and in a reconnect storm
     // thousands a second; the metrics count them. Only the opening stays at info.
     logger.debug('connection ready', { conn: conn.id, ms: Math.round(seconds * 1000) });
-    return true;
+    return sent.messages;
   }
 
   ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void {

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { EdgeControlPlane, type BindQueue, type Bus, type LeaseStore } from '@events-proxy/cluster';
+import { EdgeControlPlane, type BindQueue, type Bus, type History, type LeaseStore } from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
 import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';
@@ -20,6 +20,8 @@ export interface EdgeDeps {
   readonly bus: Bus;
   readonly store: LeaseStore;
   readonly bindQueue: BindQueue;
+  /** Cursors and retained messages, for v2 streams (the drivers' `history`). */
+  readonly history: History;
   /** Whether every driver is connected (the drivers' `isConnected`): the `redis` readiness check. */
   readonly isConnected: () => boolean;
   readonly logger: Logger;
@@ -39,8 +41,9 @@ export interface Edge {
   /** Starts serving clients; port 0 picks a free one. Defaults to PORT. */
   listen(port?: number): Promise<{ port: number }>;
   /**
-   * Graceful stop: newcomers get 503 and readiness turns false at once; open streams are closed
-   * with an `error` event spread over DRAIN_SECONDS; then the server stops listening.
+   * Graceful stop: newcomers are refused and readiness turns false at once; open streams are ended
+   * spread over DRAIN_SECONDS (v1 with an `error` event, v2 without one: those clients resume
+   * through another edge); then the server stops listening.
    */
   drain(): Promise<void>;
   /** Immediate stop: closes whatever is still open and stops the timers. Does not close the drivers. */
@@ -89,9 +92,9 @@ export function createEdge(deps: EdgeDeps): Edge {
   const hub = new Hub(
     bus,
     {
-      delivered(count, frameBytes, lagSeconds) {
+      delivered(count, bytes, lagSeconds) {
         metrics.messagesSent.inc(count);
-        metrics.bytesSent.inc(count * frameBytes);
+        metrics.bytesSent.inc(bytes);
         metrics.deliveryLagSeconds.observe(lagSeconds);
       },
     },
@@ -100,7 +103,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const timerWheel = new TimerWheel({
     pingIntervalSeconds: config.pingIntervalSeconds,
     idleTimeoutSeconds: config.idleTimeoutSeconds,
-    onPings: (count, frameBytes) => metrics.bytesSent.inc(count * frameBytes),
+    onPings: (_count, bytes) => metrics.bytesSent.inc(bytes),
   });
   const connections = new ConnectionRegistry({
     hub,
@@ -116,6 +119,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       config,
       connections,
       controlPlane,
+      history: deps.history,
       metrics,
       logger,
       isDraining: () => draining,
@@ -139,7 +143,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   };
   server.on('clientError', clientErrorListener(httpLimits, metrics.httpRefusals));
   server.on('connect', connectMethodListener(metrics.httpRefusals));
-  const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE);
+  const shutdownError = errorEvent(SHUTTING_DOWN_MESSAGE, true);
 
   controlPlane.start();
   timerWheel.start();
@@ -166,7 +170,10 @@ export function createEdge(deps: EdgeDeps): Edge {
     const pause = config.drainMs / steps;
     logger.info('draining', { connections: open.length, drainSeconds: config.drainMs / 1000 });
     for (let i = 0; i < open.length; i += perStep) {
-      for (const conn of open.slice(i, i + perStep)) conn.close('shutdown', shutdownError);
+      for (const conn of open.slice(i, i + perStep)) {
+        if (conn.resumable) conn.endForResume();
+        else conn.close('shutdown', shutdownError);
+      }
       if (i + perStep < open.length) await sleep(pause);
     }
   };

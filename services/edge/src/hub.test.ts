@@ -3,16 +3,16 @@ import { createLogger } from '@events-proxy/runtime';
 import { SpyBus } from '../../../test/edge/harness.js';
 import { Hub } from './hub.js';
 import type { SseConnection } from './sse-connection.js';
-import type { OutFrame } from './writer.js';
+import type { MessageFrames } from './message-frames.js';
 
 /** The hub only calls deliver() on its members. */
 function member(): SseConnection & { got: string[] } {
   const got: string[] = [];
   return {
     got,
-    deliver: (id: string) => {
-      got.push(id);
-      return true;
+    deliver: (m: MessageFrames) => {
+      got.push(m.cursor);
+      return 1;
     },
   } as unknown as SseConnection & { got: string[] };
 }
@@ -81,12 +81,12 @@ describe('edge: shared bus subscriptions', () => {
 
     it('decodes each bus message once and hands the same frame to every member', async () => {
       const bus = new SpyBus();
-      const frames: OutFrame[] = [];
+      const frames: MessageFrames[] = [];
       const seen = (): SseConnection =>
         ({
-          deliver: (_id: string, frame: OutFrame) => {
-            frames.push(frame);
-            return true;
+          deliver: (m: MessageFrames) => {
+            frames.push(m);
+            return m.v1.bytes.length;
           },
         }) as unknown as SseConnection;
       const stats: number[] = [];
@@ -98,7 +98,7 @@ describe('edge: shared bus subscriptions', () => {
       expect(frames).to.have.length(3);
       expect(frames[1]).to.equal(frames[0]); // the same frame object, not a copy
       expect(frames[2]).to.equal(frames[0]);
-      expect(frames[0]!.bytes.toString()).to.equal('event: message\n');
+      expect(frames[0]!.v1.bytes.toString()).to.equal('event: message\n');
       expect(stats).to.deep.equal([3]);
       await bus.publish([{ channel: 'ch', envelope: Buffer.from('not an envelope') }]);
       expect(frames).to.have.length(3);

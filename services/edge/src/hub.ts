@@ -2,11 +2,11 @@ import type { Bus } from '@events-proxy/cluster';
 import { decodeEnvelope } from '@events-proxy/protocol';
 import type { Logger } from '@events-proxy/runtime';
 import type { SseConnection } from './sse-connection.js';
-import { OutFrame } from './writer.js';
+import { MessageFrames } from './message-frames.js';
 
 /** Where the hub reports what it wrote, once per bus message (not per connection). */
 export interface DeliveryStats {
-  delivered(connections: number, frameBytes: number, lagSeconds: number): void;
+  delivered(connections: number, bytes: number, lagSeconds: number): void;
 }
 
 interface ChannelEntry {
@@ -109,14 +109,19 @@ export class Hub {
     }
     const now = Date.now();
     let written = 0;
+    let bytes = 0;
     // The same frame Buffer goes to every connection; a connection closed as too slow leaves the
     // set during the loop, which a Set allows.
-    const frame = new OutFrame(envelope.frame);
+    const frames = new MessageFrames(envelope.id, envelope.frame);
     for (const conn of entry.members) {
-      if (conn.deliver(envelope.id, frame, now)) written++;
+      const n = conn.deliver(frames, now);
+      if (n > 0) {
+        written++;
+        bytes += n;
+      }
     }
     if (written > 0) {
-      this.stats.delivered(written, envelope.frame.length, Math.max(0, now - envelope.receivedAt) / 1000);
+      this.stats.delivered(written, bytes, Math.max(0, now - envelope.receivedAt) / 1000);
     }
   };
 }

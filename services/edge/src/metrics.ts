@@ -7,13 +7,15 @@ export const REJECT_REASONS = [
   'draining',
   'bad_request',
   'bindings',
+  'cursor',
   'bind_failed',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**
- * Why the server ended a stream (always with an `error` event first). `limit`: the bindings value
- * broke the input rules or limits; `error`: a binding could not be put in place, or the bus failed.
+ * Why the server ended a stream (with an `error` event first, except a v2 stream ended by a drain).
+ * `limit`: the bindings value broke the input rules or limits; `error`: a binding could not be put
+ * in place, or the bus or the history failed.
  */
 export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
@@ -32,7 +34,13 @@ export interface EdgeMetrics {
   readonly bytesSent: Counter;
   readonly deliveryLagSeconds: Histogram;
   readonly readySeconds: Histogram;
+  /** v2 connections that asked to resume (Last-Event-ID or since), by result: lossless, gap. */
+  readonly resumes: Counter<'result'>;
+  readonly gaps: Counter;
+  readonly replayed: Counter;
 }
+
+export const RESUME_RESULTS = ['lossless', 'gap'] as const;
 
 export interface EdgeMetricSources {
   /** Open SSE streams, binding or ready. */
@@ -66,13 +74,13 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const rejected = new Counter({
     name: 'events_edge_connections_rejected_total',
-    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), bind_failed (a binding could not be put in place).',
+    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), cursor (a Last-Event-ID or since this installation cannot have made), bind_failed (a binding could not be put in place).',
     labelNames: ['reason'] as const,
     registers,
   });
   const closes = new Counter({
     name: 'events_edge_closes_total',
-    help: 'Streams ended by the server with an error event, by reason: idle, slow, error, shutdown, limit.',
+    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (with an error event, except v2 streams ended by a drain).',
     labelNames: ['reason'] as const,
     registers,
   });
@@ -85,7 +93,25 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const reason of HTTP_REFUSAL_REASONS) httpRefusals.inc({ reason }, 0);
   for (const reason of CLOSE_REASONS) closes.inc({ reason }, 0);
+  const resumes = new Counter({
+    name: 'events_edge_resumes_total',
+    help: 'v2 connections that resumed from a cursor or a time (Last-Event-ID or since), by result: lossless, gap.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of RESUME_RESULTS) resumes.inc({ result }, 0);
   return {
+    resumes,
+    gaps: new Counter({
+      name: 'events_edge_gaps_total',
+      help: '`gap` events sent: resumes whose continuity could not be proven (history trimmed, a binding off the broker meanwhile, history off).',
+      registers,
+    }),
+    replayed: new Counter({
+      name: 'events_edge_replayed_messages_total',
+      help: 'Messages replayed from the history to resuming v2 connections (also counted in events_edge_messages_sent_total).',
+      registers,
+    }),
     connectionsTotal: new Counter({
       name: 'events_edge_connections_total',
       help: 'Connections accepted (that reached `ready`).',

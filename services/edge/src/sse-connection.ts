@@ -1,15 +1,22 @@
-import { errorFrame, type Binding } from '@events-proxy/protocol';
+import { errorFrame, sseFrameWithId, type Binding, type Cursor } from '@events-proxy/protocol';
+import type { MessageFrames } from './message-frames.js';
 import type { CloseReason } from './metrics.js';
-import type { FrameWriter, OutFrame } from './writer.js';
+import { OutFrame, type FrameWriter } from './writer.js';
 
 /** An `error` event, rendered once however many connections it goes to. */
 export interface ErrorEvent {
   readonly message: string;
+  /** The v1 frame, also a v2 stream's terminal error (`id: -` stops the browser's reconnect). */
   readonly frame: Buffer;
+  /**
+   * A retry can fix it (a slow client, a drained edge, the broker or bus briefly unreachable): on
+   * v2 the event carries the connection's cursor, so the browser comes back and resumes.
+   */
+  readonly retryable: boolean;
 }
 
-export function errorEvent(message: string): ErrorEvent {
-  return { message, frame: Buffer.from(errorFrame(message)) };
+export function errorEvent(message: string, retryable = false): ErrorEvent {
+  return { message, frame: Buffer.from(errorFrame(message)), retryable };
 }
 
 /** How a connection ended: a server-side close, or the client going away. */
@@ -24,12 +31,28 @@ export interface SseConnectionHost {
 
 type State = 'binding' | 'live' | 'closed';
 
-/** Envelope ids a multi-binding connection remembers, to deliver a message that matched several once. */
+/** Envelope ids a multi-binding v1 connection remembers, to deliver a message that matched several once. */
 const RECENT_IDS = 32;
+
+/** What a v2 stream is sent between `ready` and live messages. */
+export interface StreamStart {
+  readonly ready: OutFrame;
+  /** The cursor the stream starts after (in `ready`'s id). */
+  readonly cursor: Cursor;
+  /** A `gap` event, when continuity from the asked cursor cannot be proven. */
+  readonly gap?: OutFrame;
+  /** Replayed messages, in cursor order, with their v2 frames. */
+  readonly replay: readonly { readonly cursor: Cursor; readonly frame: OutFrame }[];
+}
 
 /**
  * One client's SSE stream: its bindings and channels, the fields the timer wheel reads, and the
  * delivery rule. Kept small: no timers, no closures per message.
+ *
+ * v1 drops what arrives before `ready` (it was published before) and dedupes a message that
+ * matched several bindings by its id. v2 (`cursor` set) holds what arrives before its start (it
+ * subscribed before reading the history), then sends only what is after its cursor: cursors order
+ * every message, so that one comparison dedupes across bindings and where replay meets live.
  */
 export class SseConnection {
   private state: State = 'binding';
@@ -39,6 +62,11 @@ export class SseConnection {
   nextPingAt = 0;
   private readonly recent: string[] | undefined;
   private recentNext = 0;
+  /** v2: the cursor of the last message sent, or where the stream started ('' until known). */
+  private cursorNow: Cursor = '';
+  /** v2: live messages that arrived before the stream started, and their bytes. */
+  private held: MessageFrames[] | undefined;
+  private heldBytes = 0;
 
   constructor(
     /** Short id for logs. */
@@ -50,9 +78,14 @@ export class SseConnection {
     readonly openedAt: number,
     private readonly writer: FrameWriter,
     private readonly host: SseConnectionHost,
+    /** A v2 stream: events carry cursors, and the client resumes after a server-side end. */
+    readonly resumable = false,
+    /** v2: most bytes held while the stream starts (MAX_BUFFERED_BYTES). */
+    private readonly maxHeldBytes = 0,
   ) {
     // A message reaches a connection once per matching channel: only several bindings can repeat it.
-    this.recent = bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;
+    this.recent = !resumable && bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;
+    if (resumable) this.held = [];
   }
 
   get isLive(): boolean {
@@ -63,62 +96,154 @@ export class SseConnection {
     return this.state === 'closed';
   }
 
-  /** Writes `ready`; from now on messages and pings flow. False if the client was too slow already. */
-  markReady(frame: OutFrame, now: number, pingIntervalMs: number): boolean {
-    if (this.state !== 'binding') return false;
-    if (!this.writer.write(frame)) {
-      this.close('slow', this.host.slowError);
-      return false;
+  /** v2: the cursor of the last message sent, or where the stream started ('' before that). */
+  get cursor(): Cursor {
+    return this.cursorNow;
+  }
+
+  /** v2: where the stream stands before it starts (its `error` events carry it). */
+  set startingCursor(cursor: Cursor) {
+    if (this.state === 'binding') this.cursorNow = cursor;
+  }
+
+  /** Writes raw bytes that belong before any event (the v2 `retry:` field). */
+  preamble(frame: OutFrame): void {
+    this.writer.write(frame);
+  }
+
+  /**
+   * Writes `ready`, then (v2) the gap, the replay and the messages held meanwhile that are newer;
+   * from now on messages and pings flow. Returns the messages and bytes written, or undefined if
+   * the client was too slow.
+   */
+  start(s: StreamStart, now: number, pingIntervalMs: number): { messages: number; bytes: number } | undefined {
+    if (this.state !== 'binding') return undefined;
+    const frames: OutFrame[] = [s.ready];
+    if (s.gap !== undefined) frames.push(s.gap);
+    let messages = 0;
+    if (this.resumable) {
+      let cursor = s.cursor;
+      for (const r of s.replay) {
+        frames.push(r.frame);
+        cursor = r.cursor;
+      }
+      for (const m of this.held ?? []) {
+        if (m.cursor <= cursor) continue;
+        frames.push(m.v2);
+        cursor = m.cursor;
+      }
+      this.held = undefined;
+      this.cursorNow = cursor;
+      messages = frames.length - (s.gap !== undefined ? 2 : 1);
+    }
+    let bytes = 0;
+    for (const frame of frames) {
+      if (!this.writer.write(frame)) {
+        this.close('slow', this.host.slowError);
+        return undefined;
+      }
+      bytes += frame.bytes.length;
     }
     this.state = 'live';
     this.lastMessageAt = now;
     this.nextPingAt = now + pingIntervalMs;
-    return true;
+    return { messages, bytes };
   }
 
   /**
-   * Writes a `message` frame unless this connection already got the same envelope through another
-   * of its bindings. Returns whether it was written.
+   * Writes a `message` frame unless this connection already got it (v1: through another of its
+   * bindings; v2: a cursor not after its own). Returns the bytes written (0: none).
    */
-  deliver(envelopeId: string, frame: OutFrame, now: number): boolean {
-    if (this.state !== 'live') return false; // messages before `ready` were published before it
+  deliver(msg: MessageFrames, now: number): number {
+    if (this.resumable) return this.deliverResumable(msg, now);
+    if (this.state !== 'live') return 0; // messages before `ready` were published before it
     const recent = this.recent;
     if (recent !== undefined) {
-      if (recent.includes(envelopeId)) return false;
-      recent[this.recentNext] = envelopeId;
+      if (recent.includes(msg.cursor)) return 0;
+      recent[this.recentNext] = msg.cursor;
       this.recentNext = (this.recentNext + 1) % RECENT_IDS;
     }
+    return this.write(msg.v1, now);
+  }
+
+  private deliverResumable(msg: MessageFrames, now: number): number {
+    if (this.state === 'live') {
+      if (msg.cursor <= this.cursorNow) return 0;
+      const written = this.write(msg.v2, now);
+      if (written > 0) this.cursorNow = msg.cursor;
+      return written;
+    }
+    if (this.held !== undefined) {
+      this.held.push(msg);
+      this.heldBytes += msg.v1.bytes.length;
+      // A stream that cannot start before this much arrives is a slow one: it comes back and resumes.
+      if (this.heldBytes > this.maxHeldBytes) this.close('slow', this.host.slowError);
+    }
+    return 0;
+  }
+
+  private write(frame: OutFrame, now: number): number {
     if (!this.writer.write(frame)) {
       this.close('slow', this.host.slowError);
-      return false;
+      return 0;
     }
     this.lastMessageAt = now;
-    return true;
+    return frame.bytes.length;
   }
 
-  /** Writes a `ping` frame; false if the connection is not live or was closed as too slow. */
-  ping(frame: OutFrame): boolean {
-    if (this.state !== 'live') return false;
+  /**
+   * Writes a `ping`: v1 the shared frame, v2 one with this connection's cursor. Returns the bytes
+   * written: 0 if the connection is not live or was closed as too slow.
+   */
+  ping(v1Frame: OutFrame, dataJson: string): number {
+    if (this.state !== 'live') return 0;
+    const frame = this.resumable
+      ? new OutFrame(Buffer.from(sseFrameWithId('ping', dataJson, this.cursorNow)))
+      : v1Frame;
     if (!this.writer.write(frame)) {
       this.close('slow', this.host.slowError);
-      return false;
+      return 0;
     }
-    return true;
+    return frame.bytes.length;
   }
 
-  /** Ends the stream with an `error` event (a client that stopped reading is dropped at once). */
+  /**
+   * Ends the stream with an `error` event (a client that stopped reading is dropped at once). On
+   * v2, a retryable error carries the cursor, so the browser reconnects and resumes from it.
+   */
   close(reason: CloseReason, error: ErrorEvent): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.writer.end(error.frame);
+    this.held = undefined;
+    const frame = this.resumable && error.retryable ? this.retryableErrorFrame(error) : error.frame;
+    this.writer.end(frame);
     if (reason === 'slow') this.writer.destroy();
-    this.host.ended(this, reason, error);
+    this.host.ended(this, reason, { ...error, frame });
+  }
+
+  /** v2 only: ends the stream without an event; the browser comes back and resumes (a drain). */
+  endForResume(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.held = undefined;
+    this.writer.endAndCloseSocket();
+    this.host.ended(this, 'shutdown', undefined);
+  }
+
+  private retryableErrorFrame(error: ErrorEvent): Buffer {
+    const data = JSON.stringify(error.message);
+    // Before its starting position is known there is no cursor to give: no id, so the browser
+    // keeps none and comes back as a fresh connection.
+    return Buffer.from(
+      this.cursorNow === '' ? `event: error\ndata: ${data}\n\n` : sseFrameWithId('error', data, this.cursorNow),
+    );
   }
 
   /** The client went away (the response's `close` event). */
   clientGone(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.held = undefined;
     this.host.ended(this, 'client', undefined);
   }
 }

@@ -1,4 +1,4 @@
-import { pingFrame } from '@events-proxy/protocol';
+import { pingData, pingFrame } from '@events-proxy/protocol';
 import { errorEvent, type SseConnection, type ErrorEvent } from './sse-connection.js';
 import { OutFrame } from './writer.js';
 
@@ -6,8 +6,8 @@ export interface TimerWheelOptions {
   readonly pingIntervalSeconds: number;
   /** 0 turns idle closure off. */
   readonly idleTimeoutSeconds: number;
-  /** Told once per tick how many pings were written and the size of one. */
-  readonly onPings: (count: number, frameBytes: number) => void;
+  /** Told once per tick how many pings were written and their bytes. */
+  readonly onPings: (count: number, bytes: number) => void;
 }
 
 export function idleMessage(idleTimeoutSeconds: number): string {
@@ -16,7 +16,8 @@ export function idleMessage(idleTimeoutSeconds: number): string {
 
 /**
  * One 1-second interval for every ready connection, instead of timers per connection: sends each
- * its `ping` every PING_INTERVAL_SECONDS (the frame rendered once per tick, the same bytes to all)
+ * its `ping` every PING_INTERVAL_SECONDS (the v1 frame rendered once per tick, the same bytes to
+ * all; v2 pings carry each connection's cursor)
  * and closes those with no `message` for IDLE_TIMEOUT_SECONDS. Coarse by at most one second.
  */
 export class TimerWheel {
@@ -57,7 +58,9 @@ export class TimerWheel {
 
   tick(now: number): void {
     let frame: OutFrame | undefined;
+    let data = '';
     let pinged = 0;
+    let bytes = 0;
     // Closing a connection removes it from the set during the loop, which a Set allows.
     for (const conn of this.live) {
       if (this.idleTimeoutMs > 0 && now - conn.lastMessageAt >= this.idleTimeoutMs) {
@@ -65,11 +68,18 @@ export class TimerWheel {
         continue;
       }
       if (now < conn.nextPingAt) continue;
-      frame ??= new OutFrame(Buffer.from(pingFrame(new Date(now))));
-      if (conn.ping(frame)) pinged++;
+      if (frame === undefined) {
+        data = pingData(new Date(now));
+        frame = new OutFrame(Buffer.from(pingFrame(new Date(now))));
+      }
+      const n = conn.ping(frame, data);
+      if (n > 0) {
+        pinged++;
+        bytes += n;
+      }
       conn.nextPingAt += this.pingIntervalMs;
       if (conn.nextPingAt <= now) conn.nextPingAt = now + this.pingIntervalMs;
     }
-    if (frame !== undefined && pinged > 0) this.opts.onPings(pinged, frame.bytes.length);
+    if (pinged > 0) this.opts.onPings(pinged, bytes);
   }
 }

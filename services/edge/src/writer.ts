@@ -98,6 +98,15 @@ export class FrameWriter {
     this.res.end(lastFrame);
   }
 
+  /**
+   * Ends the response without a last frame and closes the socket once it is sent, so the client's
+   * reconnect opens a new connection (to another edge) instead of reusing this one.
+   */
+  endAndCloseSocket(): void {
+    const socket = this.socket;
+    this.res.end(() => socket?.end());
+  }
+
   /** Drops the connection at once, unsent bytes included (for a client that does not read). */
   destroy(): void {
     this.res.destroy();

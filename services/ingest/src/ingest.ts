@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import type { Binding } from '@events-proxy/protocol';
+import { names, type Binding } from '@events-proxy/protocol';
 import {
   IngestControlPlane,
   type BindQueue,
   type BindingChangeFeed,
   type BrokerBinder,
   type Bus,
+  type History,
   type LeaseStore,
 } from '@events-proxy/cluster';
 import { errorText, type Logger, type ReadinessCheck } from '@events-proxy/runtime';
@@ -23,6 +24,8 @@ export interface IngestDeps {
   readonly bus: Bus;
   readonly store: LeaseStore;
   readonly bindQueue: BindQueue;
+  /** Cursors and retained messages for v2 resumes (the drivers' `history`). */
+  readonly history: History;
   readonly logger: Logger;
   readonly registry: Registry;
   /** Binding changes from and to other ingest replicas (the drivers' `bindingChanges`). */
@@ -48,7 +51,8 @@ export const resyncIntervalMs = (leaseMs: number): number => Math.max(100, Math.
 
 /** The ingest role: AMQP → match → render once → bus, plus the bind worker and lease reaper. */
 export function createIngest(deps: IngestDeps): Ingest {
-  const { config, bus, store, bindQueue, registry } = deps;
+  const { config, bus, store, bindQueue, history, registry } = deps;
+  const channelOf = names(config.keyPrefix).channel;
   const logger = deps.logger.child({ component: 'ingest' });
   const routingTable = new RoutingTable(config.keyPrefix);
   const amqpBinder = new AmqpBinder(config.queueName, logger);
@@ -87,6 +91,12 @@ export function createIngest(deps: IngestDeps): Ingest {
     binder,
     leaseMs: config.bindingLeaseMs,
     concurrency: config.bindConcurrency,
+    // A binding put on the broker after a time without it has no history from before: v2 resumes
+    // from a cursor older than this get a gap. One removed drops its history.
+    bindingHistory: {
+      begin: (b) => history.begin(channelOf(b)),
+      forget: (b) => history.forget(channelOf(b)),
+    },
     onBindResult: (b, err) => {
       metrics.bindRequests.inc({ result: err === undefined ? 'ok' : 'error' });
       if (err === undefined) logger.info('binding in place', fields(b));
@@ -103,7 +113,6 @@ export function createIngest(deps: IngestDeps): Ingest {
   });
 
   const instanceId = randomBytes(4).toString('hex');
-  let sequence = 0;
   const consumer = new SharedQueueConsumer({
     sharedQueue: {
       name: config.queueName,
@@ -121,7 +130,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     bus,
     metrics,
     logger,
-    nextId: () => `${instanceId}.${(sequence++).toString(36)}`,
+    history,
     onConsumerLost: (model, reason) => connection.reconnect(reason, model),
   });
 

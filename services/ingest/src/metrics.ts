@@ -11,6 +11,8 @@ export interface IngestMetrics {
   readonly bindRequests: Counter<'result'>;
   readonly publishFailures: Counter;
   readonly publishSeconds: Histogram;
+  readonly historyFailures: Counter;
+  readonly historySeconds: Histogram;
   readonly reaped: Counter;
   readonly amqpConnects: Counter;
 }
@@ -80,6 +82,17 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
     publishSeconds: new Histogram({
       name: 'events_ingest_publish_seconds',
       help: 'Time to publish one batch of frames on the bus.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    historyFailures: new Counter({
+      name: 'events_ingest_history_failures_total',
+      help: 'Failed history calls (taking cursors or retaining a batch, each attempt); the batch waits and is tried again every second.',
+      registers,
+    }),
+    historySeconds: new Histogram({
+      name: 'events_ingest_history_seconds',
+      help: 'Time to retain one batch of messages in the history (HISTORY_SECONDS > 0).',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),

@@ -1,6 +1,7 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { ccKeysOf, renderMessageEnvelope } from '@events-proxy/protocol';
-import type { Bus, BusMessage } from '@events-proxy/cluster';
+import type { Counter } from 'prom-client';
+import { ccKeysOf, envelopeHeader, renderMessageFrame } from '@events-proxy/protocol';
+import type { Bus, BusMessage, History, RecordedMessage } from '@events-proxy/cluster';
 import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
 import type { IngestMetrics } from './metrics.js';
@@ -10,11 +11,11 @@ export interface RouterOptions {
   readonly channel: Channel;
   readonly routingTable: RoutingTable;
   readonly bus: Bus;
+  /** Gives each routed message its cursor and retains it for v2 resumes, before it is published. */
+  readonly history: History;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
-  /** A process-unique id for each routed message (the envelope id). */
-  readonly nextId: () => string;
-  /** How long to wait after a failed publish before trying it again. */
+  /** How long to wait after a failed history or bus call before trying it again. */
   readonly retryDelayMs?: number;
   /** Deliveries whose body or rendered frame is larger are not published (default MAX_FRAME_BYTES). */
   readonly maxFrameBytes?: number;
@@ -28,9 +29,19 @@ export interface RouterOptions {
  */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
+/** A routed delivery waiting for its cursor: its frame, rendered once, and the channels it matched. */
+interface Routed {
+  readonly receivedAt: number;
+  readonly frame: string;
+  readonly channels: readonly string[];
+}
+
 /**
  * The hot path, one per consumer channel: match each delivery against the routing table, render
- * its frame and envelope once, and publish them on the bus, then ack.
+ * its frame once, and, per batch: take the batch's cursors from the history, retain it there, and
+ * publish it on the bus (each message's envelope once, to every channel it matched), then ack.
+ * Retaining before publishing lets a resuming edge subscribe first and read the history second
+ * without missing what lies between.
  *
  * Deliveries are routed as they arrive but published in batches: everything that arrives while
  * the previous publish is in flight (or within the same tick) goes out in one bus round trip, and
@@ -41,7 +52,7 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
  * delivery already on its way to this consumer overtake the returned ones.
  */
 export class Router {
-  private batch: BusMessage[] = [];
+  private batch: Routed[] = [];
   /** The newest delivery not yet settled; acking it with allUpTo settles all before it. */
   private newest: ConsumeMessage | undefined;
   private consumed = 0;
@@ -108,10 +119,10 @@ export class Router {
     // (escaping a binary body as a JSON string can make it up to six times larger).
     if (msg.content.length > limit)
       return this.refuseTooLarge(exchange, routingKey, msg.content.length, limit);
-    const delivery = { exchange, routingKey, redelivered, cc, body: msg.content };
-    const envelope = renderMessageEnvelope(this.opts.nextId(), receivedAt, delivery);
-    if (envelope.length > limit) return this.refuseTooLarge(exchange, routingKey, envelope.length, limit);
-    for (const channel of channels) this.batch.push({ channel, envelope });
+    const frame = renderMessageFrame({ exchange, routingKey, redelivered, cc, body: msg.content });
+    const bytes = Buffer.byteLength(frame);
+    if (bytes > limit) return this.refuseTooLarge(exchange, routingKey, bytes, limit);
+    this.batch.push({ receivedAt, frame, channels });
   }
 
   private refuseTooLarge(exchange: string, routingKey: string, bytes: number, limit: number): void {
@@ -129,43 +140,75 @@ export class Router {
     const { metrics } = this.opts;
     while (this.newest && !this.closed) {
       const upTo = this.newest;
-      const messages = this.batch;
+      const routed = this.batch;
       metrics.consumed.inc(this.consumed);
       if (this.unmatched > 0) metrics.unmatched.inc(this.unmatched);
       this.batch = [];
       this.newest = undefined;
       this.consumed = this.unmatched = 0;
-      if (messages.length > 0 && !(await this.publishUntilDone(messages))) return;
+      if (routed.length > 0 && !(await this.publishBatch(routed))) return;
       this.settle(() => this.opts.channel.ack(upTo, true));
     }
   }
 
-  /** Publishes the batch, trying again while the bus fails; false if the router closed first. */
-  private async publishUntilDone(messages: readonly BusMessage[]): Promise<boolean> {
-    const { metrics, logger } = this.opts;
+  /**
+   * Cursors, history, bus: each step is tried again while it fails, the later ones with the
+   * cursors already taken (a retried record is a no-op), so a message keeps one cursor. False if
+   * the router closed first.
+   */
+  private async publishBatch(routed: readonly Routed[]): Promise<boolean> {
+    const { history, bus, metrics } = this.opts;
+    const newestReceipt = routed[routed.length - 1]!.receivedAt;
+    const cursors = await this.untilDone('take cursors from the history', metrics.historyFailures, () =>
+      history.assign(routed.length, newestReceipt),
+    );
+    if (cursors === undefined) return false;
+    const recorded: RecordedMessage[] = [];
+    const messages: BusMessage[] = [];
+    routed.forEach((r, i) => {
+      const cursor = cursors[i]!;
+      const header = envelopeHeader(cursor, r.receivedAt);
+      // One allocation per message; its frame is the envelope's tail (the header is ASCII).
+      const envelope = Buffer.from(header + r.frame);
+      recorded.push({ cursor, receivedAt: r.receivedAt, frame: envelope.subarray(header.length), channels: r.channels });
+      for (const channel of r.channels) messages.push({ channel, envelope });
+    });
+    if (history.retention.retentionMs > 0) {
+      const endTimer = metrics.historySeconds.startTimer();
+      const done = await this.untilDone('retain messages in the history', metrics.historyFailures, () =>
+        history.record(recorded).then(() => true),
+      );
+      if (done === undefined) return false;
+      endTimer();
+    }
+    const published = await this.untilDone('publish to the bus', metrics.publishFailures, async () => {
+      const endTimer = metrics.publishSeconds.startTimer();
+      await bus.publish(messages);
+      endTimer();
+      return true;
+    });
+    if (published === undefined) return false;
+    metrics.framesPublished.inc(messages.length);
+    return true;
+  }
+
+  /** Runs the step until it succeeds; undefined if the router closed first. */
+  private async untilDone<T>(step: string, failures: Counter, run: () => Promise<T>): Promise<T | undefined> {
+    const { logger } = this.opts;
     const delay = this.opts.retryDelayMs ?? 1000;
     for (let attempt = 1; ; attempt++) {
-      const endTimer = metrics.publishSeconds.startTimer();
       try {
-        await this.opts.bus.publish(messages);
-        endTimer();
-        metrics.framesPublished.inc(messages.length);
-        if (attempt > 1)
-          logger.info('published to the bus again', { frames: messages.length, attempts: attempt });
-        return true;
+        const result = await run();
+        if (attempt > 1) logger.info(`could ${step} again`, { attempts: attempt });
+        return result;
       } catch (err) {
-        metrics.publishFailures.inc();
+        failures.inc();
         // The first failure of an outage is a warning; the retries (one a second) are detail.
         const log = attempt === 1 ? logger.warn : logger.debug;
-        log('could not publish to the bus; trying again', {
-          error: errorText(err),
-          frames: messages.length,
-          attempt,
-          retryInMs: delay,
-        });
+        log(`could not ${step}; trying again`, { error: errorText(err), attempt, retryInMs: delay });
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
-      if (this.closed || this.closing) return false;
+      if (this.closed || this.closing) return undefined;
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
 import { bindingKey, parseBindingKey, type Binding } from '@events-proxy/protocol';
-import type { Bus, LeaseStore } from '@events-proxy/cluster';
+import type { Bus, History, LeaseStore } from '@events-proxy/cluster';
 import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
 import type { AmqpBinder } from './amqp-binder.js';
@@ -21,7 +21,7 @@ export interface SharedQueueConsumerOptions {
   readonly bus: Bus;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
-  readonly nextId: () => string;
+  readonly history: History;
   /**
    * The consumer is gone while its connection is up (the broker cancelled it, e.g. the queue was
    * deleted, or closed its channel): start over on a new connection.
@@ -58,7 +58,7 @@ export class SharedQueueConsumer {
       bus: opts.bus,
       metrics: opts.metrics,
       logger: opts.logger,
-      nextId: opts.nextId,
+      history: opts.history,
       maxFrameBytes: opts.maxMessageBytes,
     });
     ch.on('close', () => {
