@@ -65,8 +65,7 @@ return {msText, seq}`,
     keys: 2,
     lua: `${CURSORS}
 local entries, sinceKey = KEYS[1], KEYS[2]
-redis.call('SET', sinceKey, ARGV[4], 'NX')
-local since = redis.call('GET', sinceKey)
+local since = redis.call('SET', sinceKey, ARGV[4], 'NX', 'GET') or ARGV[4]
 local raised = since
 local function lose(cursor)
   if isAfter(cursor, raised) then raised = cursor end
@@ -96,12 +95,11 @@ if not failure then
     lose(cursorOf(dropped[#dropped][1]))
     redis.call('XTRIM', entries, 'MAXLEN', maxLen)
   end
-  local cutoff = ARGV[3]
-  local oldest = redis.call('XRANGE', entries, '-', '+', 'COUNT', 1)[1]
-  if oldest and tonumber(string.match(oldest[1], '^(%d+)')) < tonumber(cutoff) then
-    local newestOld = redis.call('XREVRANGE', entries, '(' .. cutoff .. '-0', '-', 'COUNT', 1)[1]
-    lose(cursorOf(newestOld[1]))
-    redis.call('XTRIM', entries, 'MINID', cutoff .. '-0')
+  local cutoff = ARGV[3] .. '-0'
+  -- Usually empty: then no entry (and its frame) is copied into Lua.
+  if #redis.call('XRANGE', entries, '-', '(' .. cutoff, 'COUNT', 1) > 0 then
+    lose(cursorOf(redis.call('XREVRANGE', entries, '(' .. cutoff, '-', 'COUNT', 1)[1][1]))
+    redis.call('XTRIM', entries, 'MINID', cutoff)
   end
 end
 if raised ~= since then redis.call('SET', sinceKey, raised) end
@@ -121,16 +119,6 @@ if not since or isAfter(ARGV[1], since) then redis.call('SET', KEYS[2], ARGV[1])
 redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
 return 1`,
   },
-  /**
-   * KEYS[1] entries, KEYS[2] since; ARGV[1] the stream ID to read after, ARGV[2] how many. Returns
-   * {since or nil, entries newest first}, read together so that no trim falls between the two.
-   */
-  epHistoryRead: {
-    keys: 2,
-    lua: `
-local since = redis.call('GET', KEYS[2])
-return {since or false, redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[1], 'COUNT', ARGV[2])}`,
-  },
 } as const;
 
 export type HistoryScript = keyof typeof SCRIPTS;
@@ -142,12 +130,6 @@ export interface HistoryCommands {
   epHistoryAssign(position: string, count: number, nowMs: number): Promise<[string, number]>;
   epHistoryBeginBuffer(entries: string, since: string, newest: string, nextId: string): Promise<number>;
   epHistoryRecordBuffer(entries: string, since: string, ...args: (string | Buffer)[]): Promise<number>;
-  epHistoryReadBuffer(
-    entries: string,
-    since: string,
-    afterId: string,
-    count: number,
-  ): Promise<[since: Buffer | null, entries: RawStreamEntry[]]>;
 }
 
 /**

@@ -132,12 +132,21 @@ export class RedisHistory implements History {
       return channels.map(() => ({ completeAfter: newest, entries: [] }));
     }
     const limit = this.retention.maxMessages;
-    const calls = channels.map((channel): ScriptCall => {
+    // Since and entries in one transaction, so that no trim falls between the two (plain
+    // commands in MULTI cost Redis about a fifth of the same in a Lua script, which copies every
+    // entry into Lua and back).
+    const reads = channels.map(async (channel) => {
       const { entries, since } = this.names.historyKeys(channel);
-      return { script: 'epHistoryRead', args: [entries, since, afterId, limit + 1] };
+      const results = await this.redis
+        .multi()
+        .getBuffer(since)
+        .xrevrangeBuffer(entries, '+', `(${afterId}`, 'COUNT', limit + 1)
+        .exec();
+      throwFirstError(results);
+      return [results![0]![1], results![1]![1]] as [Buffer | null, RawStreamEntry[]];
     });
-    const [newest, replies] = await Promise.all([this.newest(), this.together(calls)]);
-    return (replies as [Buffer | null, RawStreamEntry[]][]).map(([since, raw]) => {
+    const [newest, ...replies] = await Promise.all([this.newest(), ...reads]);
+    return replies.map(([since, raw]) => {
       // A channel nobody began or recorded (or forgot): complete only from now on.
       let completeAfter = since === null ? newest : since.toString();
       const entries = raw.map(toEntry).reverse();
