@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { createRedisDrivers, type Drivers } from '@events-proxy/cluster';
-import type { Binding } from '@events-proxy/protocol';
+import { ORIGIN_CURSOR, cursorBefore, type Binding } from '@events-proxy/protocol';
 import { waitUntil } from '../support/wait.js';
 import { PrivateRedis, quietLogger, testPrefix, within } from './redis-support.js';
 
@@ -83,6 +83,12 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       `a binding change (${tag})`,
       15_000,
     );
+    const [cursor] = await ingest.history.assign(1, Date.now());
+    await ingest.history.record([
+      { cursor: cursor!, receivedAt: Date.now(), frame: Buffer.from(tag), channels: [channel] },
+    ]);
+    const [replay] = await edge.history.read([channel], ORIGIN_CURSOR);
+    expect(replay!.entries.map((e) => e.frame.toString())).to.include(tag);
   }
 
   it('rejects each call while Redis is down, and works again once it is back', async () => {
@@ -106,6 +112,23 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       rejection(() => ingest.store.withLock('k', async () => 'never'), 'store.withLock'),
       rejection(() => edge.bindQueue.request(binding('during'), 1000), 'bindQueue.request'),
       rejection(() => ingest.bindingChanges.announce({ op: 'remove', key: 'k' }), 'bindingChanges.announce'),
+      rejection(() => ingest.history.assign(1, Date.now()), 'history.assign'),
+      rejection(
+        () =>
+          ingest.history.record([
+            {
+              cursor: cursorBefore(Date.now()),
+              receivedAt: Date.now(),
+              frame: Buffer.from('lost'),
+              channels: [channel],
+            },
+          ]),
+        'history.record',
+      ),
+      rejection(() => edge.history.newest(), 'history.newest'),
+      rejection(() => edge.history.read([channel, `${channel}:other`], ORIGIN_CURSOR), 'history.read'),
+      rejection(() => ingest.history.begin(channel), 'history.begin'),
+      rejection(() => ingest.history.forget(channel), 'history.forget'),
     ]);
 
     await server.start();

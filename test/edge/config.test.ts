@@ -116,6 +116,8 @@ describe('edge: config', () => {
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',
+        'HISTORY_SECONDS',
+        'HISTORY_MAX_MESSAGES',
         'METRICS_PORT',
         'LOG_LEVEL',
         'PORT',

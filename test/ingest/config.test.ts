@@ -202,6 +202,8 @@ describe('ingest: config', () => {
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',
+        'HISTORY_SECONDS',
+        'HISTORY_MAX_MESSAGES',
         'METRICS_PORT',
         'LOG_LEVEL',
       ].sort(),

@@ -5,16 +5,19 @@ import type { BusDriverName, CommonConfig } from '@events-proxy/runtime';
 import type { BindQueue } from './bind-queue.js';
 import type { BindingChangeFeed } from './binding-change-feed.js';
 import type { Bus } from './bus.js';
+import { DEFAULT_HISTORY_RETENTION, type History, type HistoryRetention } from './history.js';
 import type { LeaseStore } from './lease-store.js';
 import { BullBindQueue } from './bullmq/bind-queue.js';
 import { MemoryBindQueue } from './memory/bind-queue.js';
 import { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 import { MemoryBus } from './memory/bus.js';
+import { MemoryHistory } from './memory/history.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
 import { registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
 import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
+import { RedisHistory } from './redis/history.js';
 import { RedisLeaseStore } from './redis/lease-store.js';
 import { ShardedRedisBus } from './redis/sharded-bus.js';
 
@@ -27,6 +30,8 @@ export interface Drivers {
   readonly bindQueue: BindQueue;
   /** Binding changes between ingest replicas (connects on first use: edges hold no connection for it). */
   readonly bindingChanges: BindingChangeFeed;
+  /** Positions of messages and what each channel retained, for v2 resumes (DESIGN.md §3b). */
+  readonly history: History;
   /** Redis-backed (false: the in-process drivers of single-node mode). */
   readonly usesRedis: boolean;
   /** True while every driver is connected (readiness; the same as `events_redis_connected`). */
@@ -44,12 +49,14 @@ export interface RedisDriversOptions {
   /** Ignored on a Redis Cluster, which always uses sharded pub/sub. */
   readonly bus: BusDriverName;
   readonly logger: DriverLogger;
+  /** HISTORY_SECONDS and HISTORY_MAX_MESSAGES (default: theirs). */
+  readonly retention?: HistoryRetention;
 }
 
 /**
  * The Redis-backed drivers, each on its own connections so one never waits behind another's
  * traffic (a large publish pipeline, a blocking BullMQ read): bus publisher, bus subscriber, lease
- * store, bind queue (which BullMQ duplicates for its blocking readers), binding changes.
+ * store, bind queue (which BullMQ duplicates for its blocking readers), binding changes, history.
  */
 export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
   const target = redisTarget(opts);
@@ -93,17 +100,23 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     sharded: onCluster,
     logger,
   });
-  return withLifecycle({ bus, store, bindQueue, bindingChanges }, true);
+  const history = new RedisHistory({
+    redis: connect('history', 2),
+    keyPrefix: opts.keyPrefix,
+    retention: opts.retention ?? DEFAULT_HISTORY_RETENTION,
+  });
+  return withLifecycle({ bus, store, bindQueue, bindingChanges, history }, true);
 }
 
 /** Single-node mode without Redis: the in-process drivers behind the same interfaces. */
-export function createMemoryDrivers(): Drivers {
+export function createMemoryDrivers(retention: HistoryRetention = DEFAULT_HISTORY_RETENTION): Drivers {
   return withLifecycle(
     {
       bus: new MemoryBus(),
       store: new MemoryLeaseStore(),
       bindQueue: new MemoryBindQueue(),
       bindingChanges: new MemoryBindingChangeFeed(),
+      history: new MemoryHistory(retention),
     },
     false,
   );
@@ -115,13 +128,16 @@ export function createMemoryDrivers(): Drivers {
  * configuration requires one of the two).
  */
 export function createDriversFor(config: CommonConfig, logger: DriverLogger): Drivers {
-  if (config.redisUrl === undefined && config.redisClusterNodes === undefined) return createMemoryDrivers();
+  if (config.redisUrl === undefined && config.redisClusterNodes === undefined) {
+    return createMemoryDrivers(config.historyRetention);
+  }
   return createRedisDrivers({
     url: config.redisUrl,
     clusterNodes: config.redisClusterNodes,
     keyPrefix: config.keyPrefix,
     bus: config.busDriver,
     logger,
+    retention: config.historyRetention,
   });
 }
 
@@ -158,16 +174,20 @@ function standalone(client: RedisClient): Redis {
 type Parts = Omit<Drivers, 'usesRedis' | 'isConnected' | 'close'>;
 
 function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
-  const { bus, store, bindQueue, bindingChanges } = parts;
+  const { bus, store, bindQueue, bindingChanges, history } = parts;
   return {
     ...parts,
     usesRedis,
     isConnected: () =>
-      bus.isConnected() && store.isConnected() && bindQueue.isConnected() && bindingChanges.isConnected(),
+      bus.isConnected() &&
+      store.isConnected() &&
+      bindQueue.isConnected() &&
+      bindingChanges.isConnected() &&
+      history.isConnected(),
     async close() {
       // The bind queue first: its worker may still be taking locks in the store.
       await bindQueue.close();
-      await Promise.all([bus.close(), store.close(), bindingChanges.close()]);
+      await Promise.all([bus.close(), store.close(), bindingChanges.close(), history.close()]);
     },
   };
 }

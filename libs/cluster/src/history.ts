@@ -17,6 +17,9 @@ export interface HistoryRetention {
   readonly maxMessages: number;
 }
 
+/** HISTORY_SECONDS and HISTORY_MAX_MESSAGES's defaults (DESIGN.md §3b). */
+export const DEFAULT_HISTORY_RETENTION: HistoryRetention = { retentionMs: 300_000, maxMessages: 1000 };
+
 /** One retained message of a channel. */
 export interface HistoryEntry {
   readonly cursor: Cursor;

@@ -5,6 +5,15 @@ export { MemoryHistory } from './memory/history.js';
 export { planReplay, type ReplayPlan, type ReplayRequest } from './replay-plan.js';
 export type { BindQueue } from './bind-queue.js';
 export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';
+export {
+  DEFAULT_HISTORY_RETENTION,
+  type ChannelReplay,
+  type History,
+  type HistoryEntry,
+  type HistoryRetention,
+  type RecordedMessage,
+} from './history.js';
+export { planReplay, type ReplayPlan, type ReplayRequest } from './replay-plan.js';
 export { EdgeControlPlane, type EdgeControlPlaneOptions } from './edge-control-plane.js';
 export {
   IngestControlPlane,
@@ -16,10 +25,12 @@ export { MemoryBus } from './memory/bus.js';
 export { MemoryLeaseStore } from './memory/lease-store.js';
 export { MemoryBindQueue } from './memory/bind-queue.js';
 export { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
+export { MemoryHistory } from './memory/history.js';
 export { registerRedisGauge } from './metrics.js';
 export { RedisBus, type RedisBusConnections } from './redis/bus.js';
 export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharded-bus.js';
 export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';
+export { RedisHistory, type RedisHistoryOptions } from './redis/history.js';
 export {
   RedisBindingChangeFeed,
   type RedisBindingChangeFeedConnections,

@@ -35,4 +35,23 @@ describe('protocol: Redis names', () => {
     expect(n.channel(binding)).to.equal(names('events-proxy:').channel(binding));
     expect(n.channel(binding)).to.not.include('{');
   });
+
+  for (const channel of ['events-proxy:msg:exchange/x\u0000a.#', '', '}', '{', '{}', 'a}b{c}', '}{x']) {
+    it(`puts both keys of a channel's history in one slot (${JSON.stringify(channel)})`, () => {
+      for (const prefix of ['events-proxy:', '', 'tenant{7}:', 'odd{prefix:', 'x}y{:']) {
+        const { entries, since } = names(prefix).historyKeys(channel);
+        expect(entries.startsWith(prefix) && since.startsWith(prefix)).to.equal(true);
+        expect(entries).to.not.equal(since);
+        expect(hashedPart(entries), `${entries} / ${since}`).to.equal(hashedPart(since));
+        expect(hashedPart(entries)).to.not.equal(entries);
+      }
+    });
+  }
+
+  it("spreads channels' histories over slots: the channel is in the tag", () => {
+    const n = names('events-proxy:');
+    const tags = ['a', 'b', 'c'].map((c) => hashedPart(n.historyKeys(`events-proxy:msg:${c}`).entries));
+    expect(new Set(tags).size).to.equal(3);
+    expect(hashedPart(n.historyKeys('x').entries)).to.include('x');
+  });
 });

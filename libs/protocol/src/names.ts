@@ -35,6 +35,22 @@ export interface Names {
   readonly bullPrefix: string;
   /** BullMQ queue of bind requests. */
   readonly bindQueue: string;
+  /** The newest position (cursor) given to a message; one key, so no hash tag is needed. */
+  readonly historyPosition: string;
+  /**
+   * The keys of one channel's history (§3b): the stream of its retained messages and the cursor after
+   * which it is complete. A script touches both, so they share a hash tag (on a standalone Redis too:
+   * one naming for both): the channel, after `ch:` so that the tag is never empty, which would hash
+   * the whole key. Both names are the same up to and including the brace that closes the tag, so
+   * they land in one slot whatever braces the channel holds (a key prefix holding an empty `{}`
+   * would defeat every tag, the control plane's too).
+   */
+  historyKeys(channel: string): HistoryKeys;
+}
+
+export interface HistoryKeys {
+  readonly entries: string;
+  readonly since: string;
 }
 
 export function names(prefix: string = DEFAULT_KEY_PREFIX, opts: NamesOptions = {}): Names {
@@ -48,5 +64,10 @@ export function names(prefix: string = DEFAULT_KEY_PREFIX, opts: NamesOptions = 
     lock: (key) => `${control}lock:${key}`,
     bullPrefix: `${control}bull`,
     bindQueue: 'bind',
+    historyPosition: `${prefix}history:position`,
+    historyKeys: (channel) => {
+      const base = `${prefix}history:{ch:${channel}}:`;
+      return { entries: `${base}entries`, since: `${base}since` };
+    },
   };
 }

@@ -16,6 +16,13 @@ export interface CommonConfig {
   readonly keyPrefix: string;
   /** A binding no client holds is removed from the broker within 1.5× this. */
   readonly bindingLeaseMs: number;
+  /** What the v2 history keeps (§3b); the shape of libs/cluster's `HistoryRetention`. */
+  readonly historyRetention: {
+    /** HISTORY_SECONDS in ms; 0 turns history off. */
+    readonly retentionMs: number;
+    /** HISTORY_MAX_MESSAGES: per (exchange, pattern) channel. */
+    readonly maxMessages: number;
+  };
   readonly metricsPort: number;
   readonly logLevel: LogLevel;
 }
@@ -37,6 +44,10 @@ export function readCommonConfig(env: EnvReader): CommonConfig {
     busDriver: readBusDriver(env, redisClusterNodes !== undefined),
     keyPrefix: env.stringAllowEmpty('KEY_PREFIX', DEFAULT_KEY_PREFIX),
     bindingLeaseMs: env.seconds('BINDING_LEASE_SECONDS', 60, 1, 86_400),
+    historyRetention: {
+      retentionMs: env.seconds('HISTORY_SECONDS', 300, 0, 86_400),
+      maxMessages: env.int('HISTORY_MAX_MESSAGES', 1000, 1, 1_000_000),
+    },
     metricsPort: env.int('METRICS_PORT', 9090, 0, 65_535),
     logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };

@@ -113,6 +113,8 @@ Variables only one tier reads are only in that tier's map.
 KEY_PREFIX: {{ .Values.config.keyPrefix | toString | quote }}
 BUS_DRIVER: {{ eq (include "events-proxy.onRedisCluster" .) "true" | ternary "redis-sharded" .Values.config.busDriver | quote }}
 BINDING_LEASE_SECONDS: {{ .Values.config.bindingLeaseSeconds | int64 | toString | quote }}
+HISTORY_SECONDS: {{ .Values.config.historySeconds | int64 | toString | quote }}
+HISTORY_MAX_MESSAGES: {{ .Values.config.historyMaxMessages | int64 | toString | quote }}
 METRICS_PORT: {{ .Values.config.metricsPort | int64 | toString | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 {{- end }}

@@ -57,7 +57,14 @@ export class MemoryHistory implements History {
           this.channels.set(channel, log);
         }
         const top = log.entries[log.entries.length - 1];
-        if (top !== undefined && top.cursor >= m.cursor) continue; // recorded already (a retried batch)
+        if (top !== undefined && top.cursor >= m.cursor) {
+          // Recorded already (a retried batch), or it came after a newer one and cannot be inserted:
+          // then it is lost for replay, and the history is complete only after it.
+          if (!log.entries.some((e) => e.cursor === m.cursor)) {
+            log.completeAfter = laterOf(log.completeAfter, m.cursor);
+          }
+          continue;
+        }
         log.entries.push({ cursor: m.cursor, receivedAt: m.receivedAt, frame: m.frame });
         this.trim(log, now);
       }
@@ -86,7 +93,8 @@ export class MemoryHistory implements History {
     const newest = await this.newest();
     return channels.map((channel) => {
       const log = this.channels.get(channel);
-      if (log === undefined || this.retention.retentionMs === 0) return { completeAfter: newest, entries: [] };
+      if (log === undefined || this.retention.retentionMs === 0)
+        return { completeAfter: newest, entries: [] };
       let first = log.entries.length;
       while (first > 0 && log.entries[first - 1]!.cursor > after) first--;
       let completeAfter = laterOf(log.completeAfter, log.trimmedUpTo);
