@@ -133,6 +133,7 @@ describe('edge: config', () => {
         'MAX_REQUEST_HEADER_BYTES',
         'HEADERS_TIMEOUT_SECONDS',
         'LISTEN_BACKLOG',
+        'SSE_RETRY_MS',
         'INSPECTOR_ENABLED',
       ].sort(),
     );

@@ -129,7 +129,11 @@ export interface TestEdge {
    * Does what the ingest's router does with one message matching these bindings: takes its
    * cursor, retains it in the history, then publishes it on each binding's channel.
    */
-  route(bindings: readonly Binding[], payload: unknown, routingKey?: string): Promise<{ cursor: string; frame: Buffer }>;
+  route(
+    bindings: readonly Binding[],
+    payload: unknown,
+    routingKey?: string,
+  ): Promise<{ cursor: string; frame: Buffer }>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
 }
@@ -139,7 +143,10 @@ export interface StartEdgeOptions {
   readonly history?: History;
 }
 
-export async function startEdge(env: Record<string, string> = {}, opts: StartEdgeOptions = {}): Promise<TestEdge> {
+export async function startEdge(
+  env: Record<string, string> = {},
+  opts: StartEdgeOptions = {},
+): Promise<TestEdge> {
   const config = loadEdgeConfig(
     { KEY_PREFIX: `test-${randomId()}:`, PING_INTERVAL_SECONDS: '60', ...env },
     { requireRedis: false },

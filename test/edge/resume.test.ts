@@ -83,7 +83,10 @@ describe('edge: v2 resumable streams', () => {
   const edges: TestEdge[] = [];
   const raws: RawResponse[] = [];
   let n = 0;
-  const fresh = (pattern = '#'): Binding => ({ exchange: `exchange/test/resume-${++n}`, routingKeyPattern: pattern });
+  const fresh = (pattern = '#'): Binding => ({
+    exchange: `exchange/test/resume-${++n}`,
+    routingKeyPattern: pattern,
+  });
 
   const edge = async (env: Record<string, string> = {}, opts: StartEdgeOptions = {}) => {
     const t = await startEdge(env, opts);
@@ -151,15 +154,21 @@ describe('edge: v2 resumable streams', () => {
     const seen = await t.route([a], { n: 0 });
     await first.waitFor((x) => messagesOf(x.body).length === 1, 'the first message');
     first.close();
-    await waitUntil(() => t.edge.stats().connections === 0, 'the first stream gone');
-    const missed = [await t.route([a], { n: 1 }), await t.route([a, b], { n: 2 }), await t.route([b], { n: 3 })];
+    await waitUntil(() => t.edge.stats().connections === 0, 'the first stream gone', 5000);
+    const missed = [
+      await t.route([a], { n: 1 }),
+      await t.route([a, b], { n: 2 }),
+      await t.route([b], { n: 3 }),
+    ];
     const again = await open(v2(t, [a, b]), { 'Last-Event-ID': seen.cursor });
     await again.waitFor((x) => messagesOf(x.body).length === 3, 'the replay');
     const live = await t.route([a, b], { n: 4 });
     await again.waitFor((x) => messagesOf(x.body).length === 4, 'the live message');
     const got = messagesOf(again.body);
     expect(got.map((m) => m.id)).to.deep.equal([...missed, live].map((m) => m.cursor));
-    expect(got.map((m) => (JSON.parse(m.data!) as { payload: { n: number } }).payload.n)).to.deep.equal([1, 2, 3, 4]);
+    expect(got.map((m) => (JSON.parse(m.data!) as { payload: { n: number } }).payload.n)).to.deep.equal([
+      1, 2, 3, 4,
+    ]);
     const start = blocks(again.body)[1]!;
     expect(start).to.include({ event: 'ready', id: seen.cursor });
     expect(blocks(again.body).some((e) => e.event === 'gap')).to.equal(false);
@@ -179,7 +188,7 @@ describe('edge: v2 resumable streams', () => {
     const before = [await t.route([a], { n: 1 }), await t.route([b], { n: 2 })];
     history.readGate.shut();
     const again = await open(v2(t, [a, b], `&since=${from}`));
-    await waitUntil(() => history.reads === 1, 'the replay being read');
+    await waitUntil(() => history.reads === 1, 'the replay being read', 5000);
     // Retained and published while the replay is held: the stream receives them live (and holds
     // them), and the history read returns them too.
     const during = [await t.route([a, b], { n: 3 }), await t.route([b], { n: 4 })];
@@ -188,7 +197,9 @@ describe('edge: v2 resumable streams', () => {
     const after = await t.route([a], { n: 5 });
     await again.waitFor((x) => messagesOf(x.body).length >= 5, 'the live message');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(messagesOf(again.body).map((m) => m.id)).to.deep.equal([...before, ...during, after].map((m) => m.cursor));
+    expect(messagesOf(again.body).map((m) => m.id)).to.deep.equal(
+      [...before, ...during, after].map((m) => m.cursor),
+    );
   });
 
   it('replays since a cursor, and since a time; Last-Event-ID wins over since', async () => {
@@ -250,7 +261,7 @@ describe('edge: v2 resumable streams', () => {
     const m1 = await t.route([b], { n: 1 });
     await r.waitFor((x) => messagesOf(x.body).length === 1, 'one message');
     r.close();
-    await waitUntil(() => t.edge.stats().heldBindings === 0, 'the binding released');
+    await waitUntil(() => t.edge.stats().heldBindings === 0, 'the binding released', 5000);
     // Its lease ran out and the ingest removed it (what it does to the history), and messages went
     // on elsewhere; what the exchange carried meanwhile never reached the history. Then it is
     // bound anew (the next client asking for it).

@@ -1,8 +1,5 @@
 export type { Bus, BusHandler, BusMessage } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
-export type { ChannelReplay, History, HistoryEntry, HistoryRetention, RecordedMessage } from './history.js';
-export { MemoryHistory } from './memory/history.js';
-export { planReplay, type ReplayPlan, type ReplayRequest } from './replay-plan.js';
 export type { BindQueue } from './bind-queue.js';
 export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';
 export {

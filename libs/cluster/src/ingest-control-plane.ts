@@ -115,7 +115,9 @@ export class IngestControlPlane {
           throw err;
         }
         // Only memory is at stake if this fails: the next bind begins the channel's history anew.
-        await this.opts.bindingHistory?.forget(binding).catch((err: unknown) => this.opts.onReapError?.(binding, err));
+        await this.opts.bindingHistory
+          ?.forget(binding)
+          .catch((err: unknown) => this.opts.onReapError?.(binding, err));
         this.opts.onReaped?.(binding);
         return true;
       });

@@ -41,7 +41,13 @@ export {
   type Cursor,
   type Position,
 } from './cursor.js';
-export { ccKeysOf, renderMessageEnvelope, renderMessageFrame, type Delivery, type MessageData } from './message.js';
+export {
+  ccKeysOf,
+  renderMessageEnvelope,
+  renderMessageFrame,
+  type Delivery,
+  type MessageData,
+} from './message.js';
 export { DEFAULT_KEY_PREFIX, names, type HistoryKeys, type Names, type NamesOptions } from './names.js';
 export { decodeEnvelope, encodeEnvelope, envelopeHeader, type Envelope } from './envelope.js';
 export { BindError, bindTimeoutError, exchangeNotFoundMessage, type BindFailureCode } from './control.js';

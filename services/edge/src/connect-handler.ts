@@ -94,7 +94,12 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
   const retryPreamble = (): string => retryField(config.sseRetryMs * (1 + Math.random()));
 
   /** Ends a stream that never became a connection with a terminal `error` event. */
-  const refuseInStream = (res: ServerResponse, version: ProtocolVersion, reason: RejectReason, message: string) => {
+  const refuseInStream = (
+    res: ServerResponse,
+    version: ProtocolVersion,
+    reason: RejectReason,
+    message: string,
+  ) => {
     const frame = Buffer.from((version === 2 ? retryPreamble() : '') + errorFrame(message));
     metrics.rejected.inc({ reason });
     metrics.closes.inc({ reason: 'limit' });
@@ -241,7 +246,9 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
       return;
     }
     const resumeParse =
-      version === 2 ? parseResumePoint(lastEventId, params.getAll('since')) : { ok: true as const, resume: undefined };
+      version === 2
+        ? parseResumePoint(lastEventId, params.getAll('since'))
+        : { ok: true as const, resume: undefined };
     if (!resumeParse.ok) {
       logger.info('connection refused', { reason: 'cursor', error: resumeParse.message });
       refuseInStream(res, version, 'cursor', resumeParse.message);

@@ -67,7 +67,16 @@ export class ConnectionRegistry implements SseConnectionHost {
     const { hub, logger, maxBufferedBytes } = this.deps;
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
     const writer = new FrameWriter(res, maxBufferedBytes, this.batcher);
-    const conn = new SseConnection(id, bindings, channels, openedAt, writer, this, resumable, maxBufferedBytes);
+    const conn = new SseConnection(
+      id,
+      bindings,
+      channels,
+      openedAt,
+      writer,
+      this,
+      resumable,
+      maxBufferedBytes,
+    );
     this.open.add(conn);
     for (const b of bindings) this.deps.controlPlane.hold(b);
     res.on('close', () => conn.clientGone());

@@ -2,7 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
-import { EdgeControlPlane, type BindQueue, type Bus, type History, type LeaseStore } from '@events-proxy/cluster';
+import {
+  EdgeControlPlane,
+  type BindQueue,
+  type Bus,
+  type History,
+  type LeaseStore,
+} from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
 import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';

@@ -37,7 +37,8 @@ export function parseResumePoint(lastEventId: string | undefined, since: readonl
   if (value === undefined) return { ok: true, resume: undefined };
   if (isCursor(value)) return { ok: true, resume: { after: value, from: value } };
   const ms = ISO_TIME_RE.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isFinite(ms)) return { ok: true, resume: { after: cursorBefore(ms), from: value, receivedSince: ms } };
+  if (Number.isFinite(ms))
+    return { ok: true, resume: { after: cursorBefore(ms), from: value, receivedSince: ms } };
   return {
     ok: false,
     message:

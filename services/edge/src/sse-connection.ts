@@ -116,7 +116,11 @@ export class SseConnection {
    * from now on messages and pings flow. Returns the messages and bytes written, or undefined if
    * the client was too slow.
    */
-  start(s: StreamStart, now: number, pingIntervalMs: number): { messages: number; bytes: number } | undefined {
+  start(
+    s: StreamStart,
+    now: number,
+    pingIntervalMs: number,
+  ): { messages: number; bytes: number } | undefined {
     if (this.state !== 'binding') return undefined;
     const frames: OutFrame[] = [s.ready];
     if (s.gap !== undefined) frames.push(s.gap);
@@ -235,7 +239,9 @@ export class SseConnection {
     // Before its starting position is known there is no cursor to give: no id, so the browser
     // keeps none and comes back as a fresh connection.
     return Buffer.from(
-      this.cursorNow === '' ? `event: error\ndata: ${data}\n\n` : sseFrameWithId('error', data, this.cursorNow),
+      this.cursorNow === ''
+        ? `event: error\ndata: ${data}\n\n`
+        : sseFrameWithId('error', data, this.cursorNow),
     );
   }
 

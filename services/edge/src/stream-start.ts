@@ -48,8 +48,13 @@ export async function resumedStart(
     start: {
       ready: readyFrame(cursor),
       cursor,
-      ...(plan.gapTo !== undefined ? { gap: new OutFrame(Buffer.from(gapFrame(resume.from, plan.gapTo))) } : {}),
-      replay: plan.entries.map((e) => ({ cursor: e.cursor, frame: new OutFrame(withEventId(e.frame, e.cursor)) })),
+      ...(plan.gapTo !== undefined
+        ? { gap: new OutFrame(Buffer.from(gapFrame(resume.from, plan.gapTo))) }
+        : {}),
+      replay: plan.entries.map((e) => ({
+        cursor: e.cursor,
+        frame: new OutFrame(withEventId(e.frame, e.cursor)),
+      })),
     },
     gap: plan.gapTo !== undefined,
   };

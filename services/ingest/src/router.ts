@@ -170,7 +170,12 @@ export class Router {
       const header = envelopeHeader(cursor, r.receivedAt);
       // One allocation per message; its frame is the envelope's tail (the header is ASCII).
       const envelope = Buffer.from(header + r.frame);
-      recorded.push({ cursor, receivedAt: r.receivedAt, frame: envelope.subarray(header.length), channels: r.channels });
+      recorded.push({
+        cursor,
+        receivedAt: r.receivedAt,
+        frame: envelope.subarray(header.length),
+        channels: r.channels,
+      });
       for (const channel of r.channels) messages.push({ channel, envelope });
     });
     if (history.retention.retentionMs > 0) {
