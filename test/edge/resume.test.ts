@@ -12,7 +12,7 @@ import {
   type HistoryRetention,
   type RecordedMessage,
 } from '@events-proxy/cluster';
-import { errorFrame, names, type Binding, type Cursor } from '@events-proxy/protocol';
+import { encodeEnvelope, errorFrame, names, type Binding, type Cursor } from '@events-proxy/protocol';
 import { waitUntil } from '../support/wait.js';
 import { Gate, startEdge, type StartEdgeOptions, type TestEdge } from './harness.js';
 import { RawResponse } from './raw-http.js';
@@ -200,6 +200,30 @@ describe('edge: v2 resumable streams', () => {
     expect(messagesOf(again.body).map((m) => m.id)).to.deep.equal(
       [...before, ...during, after].map((m) => m.cursor),
     );
+  });
+
+  it("delivers two channels' messages that arrive out of cursor order (two Redis Cluster shards), each once", async () => {
+    const t = await edge();
+    const a = fresh();
+    const b = fresh();
+    const r = await open(v2(t, [a, b]));
+    await ready(r);
+    const [c1, c2] = await t.history.assign(2, Date.now());
+    const channelOf = names(t.config.keyPrefix).channel;
+    const envelope = (cursor: string, n: number) =>
+      encodeEnvelope(
+        cursor,
+        Date.now(),
+        Buffer.from(`event: message\ndata: {"payload":{"n":${n}}}\nid: -\n\n`),
+      );
+    // c2 arrives first (on b's shard), then c1 (on a's), then c2 again through a (it matched both).
+    await t.bus.publish([{ channel: channelOf(b), envelope: envelope(c2!, 2) }]);
+    await t.bus.publish([{ channel: channelOf(a), envelope: envelope(c1!, 1) }]);
+    await t.bus.publish([{ channel: channelOf(a), envelope: envelope(c2!, 2) }]);
+    const later = await t.route([a], { n: 3 });
+    await r.waitFor((x) => messagesOf(x.body).length >= 3, 'three messages');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(messagesOf(r.body).map((m) => m.id)).to.deep.equal([c2, c1, later.cursor]);
   });
 
   it('replays since a cursor, and since a time; Last-Event-ID wins over since', async () => {

@@ -118,10 +118,19 @@ describe('cluster: planReplay', () => {
   it('with history off (retentionMs 0, every channel complete from the newest): a gap, nothing replayed', () => {
     const newest = c(50);
     const plan = planReplay([channel(newest), channel(newest)], request(c(10), { retentionMs: 0 }));
-    expect(plan).to.deep.equal({ gapTo: newest, entries: [] });
+    expect(plan).to.deep.equal({ gapTo: newest, entries: [], readThrough: [ORIGIN_CURSOR, ORIGIN_CURSOR] });
+  });
+
+  it('tells per channel the newest cursor its history held when read, whatever was replayed', () => {
+    const plan = planReplay(
+      [channel(c(0), entry(3), entry(7)), channel(c(0)), channel(c(0), entry(5))],
+      request(c(1), { receivedSince: Number.MAX_SAFE_INTEGER }),
+    );
+    expect(plan.entries).to.deep.equal([]);
+    expect(plan.readThrough).to.deep.equal([c(7), ORIGIN_CURSOR, c(5)]);
   });
 
   it('a connection without channels replays nothing and has no gap', () => {
-    expect(planReplay([], request(c(1)))).to.deep.equal({ gapTo: undefined, entries: [] });
+    expect(planReplay([], request(c(1)))).to.deep.equal({ gapTo: undefined, entries: [], readThrough: [] });
   });
 });

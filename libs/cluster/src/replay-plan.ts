@@ -1,4 +1,4 @@
-import { laterOf, type Cursor } from '@events-proxy/protocol';
+import { ORIGIN_CURSOR, laterOf, type Cursor } from '@events-proxy/protocol';
 import type { ChannelReplay, HistoryEntry } from './history.js';
 
 /** What a resuming v2 connection is sent between `ready` and live messages. */
@@ -10,6 +10,11 @@ export interface ReplayPlan {
   readonly gapTo: Cursor | undefined;
   /** The messages to replay, in cursor order, each once (one may be retained under several channels). */
   readonly entries: readonly HistoryEntry[];
+  /**
+   * Per channel (in the order given), the newest cursor its history held when it was read
+   * (ORIGIN_CURSOR if none): a live message of that channel at or before it was read already.
+   */
+  readonly readThrough: readonly Cursor[];
 }
 
 export interface ReplayRequest {
@@ -49,5 +54,6 @@ export function planReplay(channels: readonly ChannelReplay[], req: ReplayReques
     }
   }
   const entries = [...byCursor.values()].sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
-  return { gapTo: completeAfter > req.after ? completeAfter : undefined, entries };
+  const readThrough = channels.map((c) => c.entries[c.entries.length - 1]?.cursor ?? ORIGIN_CURSOR);
+  return { gapTo: completeAfter > req.after ? completeAfter : undefined, entries, readThrough };
 }

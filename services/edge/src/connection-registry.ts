@@ -87,7 +87,7 @@ export class ConnectionRegistry implements SseConnectionHost {
 
   /** v1: sends `ready` and starts pings and the idle timer. False if the connection is gone. */
   ready(conn: SseConnection, frame: OutFrame): boolean {
-    return this.start(conn, { ready: frame, cursor: '', replay: [] }) !== undefined;
+    return this.start(conn, { ready: frame, cursor: '', replay: [], readThrough: [] }) !== undefined;
   }
 
   /**

@@ -114,7 +114,7 @@ export class Hub {
     // set during the loop, which a Set allows.
     const frames = new MessageFrames(envelope.id, envelope.frame);
     for (const conn of entry.members) {
-      const n = conn.deliver(frames, now);
+      const n = conn.deliver(frames, channel, now);
       if (n > 0) {
         written++;
         bytes += n;

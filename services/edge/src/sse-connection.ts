@@ -1,4 +1,11 @@
-import { errorFrame, sseFrameWithId, type Binding, type Cursor } from '@events-proxy/protocol';
+import {
+  ORIGIN_CURSOR,
+  errorFrame,
+  laterOf,
+  sseFrameWithId,
+  type Binding,
+  type Cursor,
+} from '@events-proxy/protocol';
 import type { MessageFrames } from './message-frames.js';
 import type { CloseReason } from './metrics.js';
 import { OutFrame, type FrameWriter } from './writer.js';
@@ -31,7 +38,7 @@ export interface SseConnectionHost {
 
 type State = 'binding' | 'live' | 'closed';
 
-/** Envelope ids a multi-binding v1 connection remembers, to deliver a message that matched several once. */
+/** Envelope ids a multi-binding connection remembers, to deliver a message that matched several once. */
 const RECENT_IDS = 32;
 
 /** What a v2 stream is sent between `ready` and live messages. */
@@ -43,16 +50,20 @@ export interface StreamStart {
   readonly gap?: OutFrame;
   /** Replayed messages, in cursor order, with their v2 frames. */
   readonly replay: readonly { readonly cursor: Cursor; readonly frame: OutFrame }[];
+  /** Per channel, the newest cursor its history held when the replay was read (see ReplayPlan). */
+  readonly readThrough: readonly Cursor[];
 }
 
 /**
  * One client's SSE stream: its bindings and channels, the fields the timer wheel reads, and the
  * delivery rule. Kept small: no timers, no closures per message.
  *
- * v1 drops what arrives before `ready` (it was published before) and dedupes a message that
- * matched several bindings by its id. v2 (`cursor` set) holds what arrives before its start (it
- * subscribed before reading the history), then sends only what is after its cursor: cursors order
- * every message, so that one comparison dedupes across bindings and where replay meets live.
+ * v1 drops what arrives before `ready` (it was published before). v2 holds what arrives before its
+ * start (it subscribed before reading the history), then sends, per channel, only what is after
+ * the newest cursor that channel's history held when read, or that the channel delivered since: a
+ * channel's messages arrive in cursor order, but two channels' may interleave (on a Redis Cluster
+ * they come from different shards), so one cursor for the whole connection would drop some. Both
+ * dedupe a message that matched several bindings by its id (its cursor).
  */
 export class SseConnection {
   private state: State = 'binding';
@@ -64,8 +75,10 @@ export class SseConnection {
   private recentNext = 0;
   /** v2: the cursor of the last message sent, or where the stream started ('' until known). */
   private cursorNow: Cursor = '';
-  /** v2: live messages that arrived before the stream started, and their bytes. */
-  private held: MessageFrames[] | undefined;
+  /** v2: per channel (same order as `channels`), the newest cursor sent or replayed through. */
+  private channelCursors: Cursor[] | undefined;
+  /** v2: live messages that arrived before the stream started (with their channel), and their bytes. */
+  private held: { readonly msg: MessageFrames; readonly channel: string }[] | undefined;
   private heldBytes = 0;
 
   constructor(
@@ -84,7 +97,7 @@ export class SseConnection {
     private readonly maxHeldBytes = 0,
   ) {
     // A message reaches a connection once per matching channel: only several bindings can repeat it.
-    this.recent = !resumable && bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;
+    this.recent = bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;
     if (resumable) this.held = [];
   }
 
@@ -131,10 +144,11 @@ export class SseConnection {
         frames.push(r.frame);
         cursor = r.cursor;
       }
-      for (const m of this.held ?? []) {
-        if (m.cursor <= cursor) continue;
-        frames.push(m.v2);
-        cursor = m.cursor;
+      this.channelCursors = this.channels.map((_, i) => laterOf(s.cursor, s.readThrough[i] ?? ORIGIN_CURSOR));
+      for (const { msg, channel } of this.held ?? []) {
+        if (!this.isNew(msg, channel)) continue;
+        frames.push(msg.v2);
+        cursor = msg.cursor;
       }
       this.held = undefined;
       this.cursorNow = cursor;
@@ -158,32 +172,46 @@ export class SseConnection {
    * Writes a `message` frame unless this connection already got it (v1: through another of its
    * bindings; v2: a cursor not after its own). Returns the bytes written (0: none).
    */
-  deliver(msg: MessageFrames, now: number): number {
-    if (this.resumable) return this.deliverResumable(msg, now);
+  deliver(msg: MessageFrames, channel: string, now: number): number {
+    if (this.resumable) return this.deliverResumable(msg, channel, now);
     if (this.state !== 'live') return 0; // messages before `ready` were published before it
-    const recent = this.recent;
-    if (recent !== undefined) {
-      if (recent.includes(msg.cursor)) return 0;
-      recent[this.recentNext] = msg.cursor;
-      this.recentNext = (this.recentNext + 1) % RECENT_IDS;
-    }
+    if (!this.remember(msg.cursor)) return 0;
     return this.write(msg.v1, now);
   }
 
-  private deliverResumable(msg: MessageFrames, now: number): number {
+  private deliverResumable(msg: MessageFrames, channel: string, now: number): number {
     if (this.state === 'live') {
-      if (msg.cursor <= this.cursorNow) return 0;
+      if (!this.isNew(msg, channel)) return 0;
       const written = this.write(msg.v2, now);
       if (written > 0) this.cursorNow = msg.cursor;
       return written;
     }
     if (this.held !== undefined) {
-      this.held.push(msg);
+      this.held.push({ msg, channel });
       this.heldBytes += msg.v1.bytes.length;
       // A stream that cannot start before this much arrives is a slow one: it comes back and resumes.
       if (this.heldBytes > this.maxHeldBytes) this.close('slow', this.host.slowError);
     }
     return 0;
+  }
+
+  /** v2: whether the message is after what its channel sent or replayed, and not sent by another; notes it. */
+  private isNew(msg: MessageFrames, channel: string): boolean {
+    const cursors = this.channelCursors!;
+    const i = this.channels.length === 1 ? 0 : this.channels.indexOf(channel);
+    if (i < 0 || msg.cursor <= cursors[i]!) return false;
+    cursors[i] = msg.cursor;
+    return this.remember(msg.cursor);
+  }
+
+  /** Whether the id is new to this connection (always, with one binding); remembers it. */
+  private remember(id: string): boolean {
+    const recent = this.recent;
+    if (recent === undefined) return true;
+    if (recent.includes(id)) return false;
+    recent[this.recentNext] = id;
+    this.recentNext = (this.recentNext + 1) % RECENT_IDS;
+    return true;
   }
 
   private write(frame: OutFrame, now: number): number {

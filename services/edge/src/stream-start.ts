@@ -16,7 +16,7 @@ function readyFrame(cursor: Cursor): OutFrame {
 
 /** A fresh v2 stream starts at the newest position (read after its channels were subscribed). */
 export function freshStart(newest: Cursor): PlannedStart {
-  return { start: { ready: readyFrame(newest), cursor: newest, replay: [] }, gap: false };
+  return { start: { ready: readyFrame(newest), cursor: newest, replay: [], readThrough: [] }, gap: false };
 }
 
 /**
@@ -36,7 +36,7 @@ export async function resumedStart(
   // History off, or a cursor ahead of the newest position: nothing can be proven.
   const plan =
     resume.after > newest || history.retention.retentionMs === 0
-      ? { gapTo: newest, entries: [] }
+      ? { gapTo: newest, entries: [], readThrough: [] }
       : planReplay(await history.read(channels, resume.after), {
           after: resume.after,
           nowMs,
@@ -55,6 +55,7 @@ export async function resumedStart(
         cursor: e.cursor,
         frame: new OutFrame(withEventId(e.frame, e.cursor)),
       })),
+      readThrough: plan.readThrough,
     },
     gap: plan.gapTo !== undefined,
   };

@@ -163,6 +163,7 @@ DRAIN_SECONDS: {{ .drainSeconds | int64 | toString | quote }}
 MAX_REQUEST_HEADER_BYTES: {{ .maxRequestHeaderBytes | int64 | toString | quote }}
 HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
 LISTEN_BACKLOG: {{ .listenBacklog | int64 | toString | quote }}
+SSE_RETRY_MS: {{ .sseRetryMs | int64 | toString | quote }}
 INSPECTOR_ENABLED: {{ .inspectorEnabled | toString | quote }}
 {{- end }}
 {{- end }}
