@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
-import { names, type Binding, bindingKey } from '@events-proxy/protocol';
+import { bindingKey, names, parseBindingKey, type Binding } from '@events-proxy/protocol';
 
 const run = promisify(execFile);
 
@@ -34,8 +34,18 @@ export async function redisHoldings(
   allKeys: readonly string[],
 ): Promise<{ otherKeys: string[]; leased: string[] }> {
   const n = names(keyPrefix);
-  const otherKeys = allKeys.filter((k) => k !== n.leases && !k.startsWith(`${n.bullPrefix}:`));
   const leased = await redis.zrange(n.leases, 0, -1);
+  // The history of a binding still on the broker is its own; a reaped one's must be gone.
+  const liveHistory = new Set(
+    leased.flatMap((key) => Object.values(n.historyKeys(n.channel(parseBindingKey(key))))),
+  );
+  const otherKeys = allKeys.filter(
+    (k) =>
+      k !== n.leases &&
+      k !== n.historyPosition &&
+      !liveHistory.has(k) &&
+      !k.startsWith(`${n.bullPrefix}:`),
+  );
   return { otherKeys, leased: leased.sort() };
 }
 
