@@ -41,10 +41,7 @@ export async function redisHoldings(
   );
   const otherKeys = allKeys.filter(
     (k) =>
-      k !== n.leases &&
-      k !== n.historyPosition &&
-      !liveHistory.has(k) &&
-      !k.startsWith(`${n.bullPrefix}:`),
+      k !== n.leases && k !== n.historyPosition && !liveHistory.has(k) && !k.startsWith(`${n.bullPrefix}:`),
   );
   return { otherKeys, leased: leased.sort() };
 }
