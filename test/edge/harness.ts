@@ -22,6 +22,7 @@ import {
   encodeEnvelope,
   renderMessageEnvelope,
   renderMessageFrame,
+  type Delivery,
   type Binding,
 } from '@events-proxy/protocol';
 import { createLogger } from '@events-proxy/runtime';
@@ -138,6 +139,17 @@ export interface TestEdge {
   stop(): Promise<void>;
 }
 
+/** A delivery from the first binding's exchange with a JSON payload, as the broker would hand it over. */
+function delivery(bindings: readonly Binding[], payload: unknown, routingKey: string): Delivery {
+  return {
+    exchange: bindings[0]!.exchange,
+    routingKey,
+    redelivered: false,
+    cc: [],
+    body: Buffer.from(JSON.stringify(payload)),
+  };
+}
+
 export interface StartEdgeOptions {
   /** The history the edge reads (default: a memory one, 300 s and 1000 messages per channel). */
   readonly history?: History;
@@ -184,13 +196,7 @@ export async function startEdge(
         typeof bindings === 'string' ? bindings : JSON.stringify({ bindings }),
       )}`,
     async publish(bindings, id, payload, routingKey = 'a.b') {
-      const envelope = renderMessageEnvelope(id, Date.now(), {
-        exchange: bindings[0]!.exchange,
-        routingKey,
-        redelivered: false,
-        cc: [],
-        body: Buffer.from(JSON.stringify(payload)),
-      });
+      const envelope = renderMessageEnvelope(id, Date.now(), delivery(bindings, payload, routingKey));
       const frame = decodeEnvelope(envelope)!.frame;
       await bus.publish(bindings.map((b) => ({ channel: channelOf(b), envelope })));
       return frame;
@@ -202,15 +208,7 @@ export async function startEdge(
       const envelope = encodeEnvelope(
         cursor!,
         receivedAt,
-        Buffer.from(
-          renderMessageFrame({
-            exchange: bindings[0]!.exchange,
-            routingKey,
-            redelivered: false,
-            cc: [],
-            body: Buffer.from(JSON.stringify(payload)),
-          }),
-        ),
+        Buffer.from(renderMessageFrame(delivery(bindings, payload, routingKey))),
       );
       const frame = decodeEnvelope(envelope)!.frame;
       const channels = bindings.map(channelOf);
