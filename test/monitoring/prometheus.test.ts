@@ -579,6 +579,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       'EventsProxyRedisDisconnected',
       'EventsProxyEdgeNearConnectionLimit',
       'EventsProxyIngestStalled',
+      'EventsProxyHistoryFailing',
     ];
     const states = await prom.waitFor(
       `${pending.join(', ')} pending`,
