@@ -1,5 +1,6 @@
 // Metric names the Grafana dashboard (deploy/grafana/events-proxy-dashboard.json) queries, and
-// the names it may use: DESIGN.md §6 plus prom-client's default metrics. Shared by the deploy
+// the names it may use: DESIGN.md §6, the v2 resume and history metrics, and prom-client's
+// default metrics. Shared by the deploy
 // tests and by the suite that scrapes live services for the same names.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,20 @@ export const DESIGN_METRIC_NAMES: readonly string[] = [
   'events_ingest_bind_requests_total',
   'events_amqp_connected',
   'events_redis_connected',
+];
+
+/**
+ * Names outside DESIGN.md §6 that the dashboard and the chart's alerts use: the v2 resume and
+ * history metrics (docs/metrics.md; not *contract*, so a rename must update the dashboard, the
+ * alerts and this list together). test/e2e/metrics.test.ts checks that the services export every
+ * name the dashboard queries.
+ */
+export const RESUME_METRIC_NAMES: readonly string[] = [
+  'events_edge_resumes_total',
+  'events_edge_gaps_total',
+  'events_edge_replayed_messages_total',
+  'events_ingest_history_seconds',
+  'events_ingest_history_failures_total',
 ];
 
 /** prom-client 15 `collectDefaultMetrics()` names (Linux). */
@@ -67,6 +82,7 @@ export const PROM_CLIENT_DEFAULT_METRIC_NAMES: readonly string[] = [
 /** Every name the dashboard may use. */
 export const ALLOWED_DASHBOARD_METRIC_NAMES: ReadonlySet<string> = new Set([
   ...DESIGN_METRIC_NAMES,
+  ...RESUME_METRIC_NAMES,
   ...PROM_CLIENT_DEFAULT_METRIC_NAMES,
 ]);
 

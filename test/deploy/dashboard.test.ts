@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import {
   ALLOWED_DASHBOARD_METRIC_NAMES,
   DESIGN_METRIC_NAMES,
+  RESUME_METRIC_NAMES,
   dashboardExprs,
   dashboardMetricNames,
   loadDashboard,
@@ -34,7 +35,7 @@ interface Dashboard {
   templating: { list: { name: string; type: string; query: unknown; datasource?: unknown }[] };
 }
 
-const ROWS = ['Overview', 'Connections', 'Delivery', 'Ingest', 'Redis and broker', 'Runtime'];
+const ROWS = ['Overview', 'Connections', 'Delivery', 'Ingest', 'Resumes (v2)', 'Redis and broker', 'Runtime'];
 
 function allPanels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
@@ -56,7 +57,7 @@ function datasourceRefs(node: unknown, out: unknown[] = []): unknown[] {
 describe('Grafana dashboard (deploy/grafana)', function () {
   const dashboard = loadDashboard() as unknown as Dashboard;
 
-  it('has the rows Overview, Connections, Delivery, Ingest, Redis and broker, Runtime in order', function () {
+  it('has the rows Overview, Connections, Delivery, Ingest, Resumes (v2), Redis and broker, Runtime in order', function () {
     const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => p.title);
     expect(rows).to.deep.equal(ROWS);
     expect(dashboard.uid).to.match(/^[-\w]+$/);
@@ -84,10 +85,13 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('queries only DESIGN §6 metrics and prom-client defaults', function () {
+  it('queries only DESIGN §6 metrics, the v2 resume and history metrics, and prom-client defaults', function () {
     const names = dashboardMetricNames();
     const unknown = names.filter((n) => !ALLOWED_DASHBOARD_METRIC_NAMES.has(n));
-    expect(unknown, 'metric names outside DESIGN §6 and prom-client defaults').to.deep.equal([]);
+    expect(
+      unknown,
+      'metric names outside DESIGN §6, the resume metrics and prom-client defaults',
+    ).to.deep.equal([]);
     for (const v of dashboard.templating.list) {
       const q = typeof v.query === 'string' ? v.query : (v.query as { query?: string } | undefined)?.query;
       const m = /label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)/.exec(q ?? '');
@@ -96,9 +100,10 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('shows every DESIGN §6 metric somewhere', function () {
+  it('shows every DESIGN §6 metric and every v2 resume and history metric somewhere', function () {
     const names = new Set(dashboardMetricNames());
     expect(DESIGN_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
+    expect(RESUME_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
   });
 
   it('reads counters through rate()/increase() and histograms through histogram_quantile() or a heatmap', function () {

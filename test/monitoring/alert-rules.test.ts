@@ -137,12 +137,14 @@ describe('monitoring: alert rules with promtool', function () {
         `metrics.prometheusRule.thresholds=${json}`,
       ]);
     // histogram_quantile() never returns more than the largest finite bucket (5 s for delivery
-    // lag, 30 s for ready); a pod never holds more than MAX_CONNECTIONS; a ratio never passes 1.
+    // lag, 30 s for ready); a pod never holds more than MAX_CONNECTIONS; a ratio never passes 1;
+    // an ingest retries a failed history call once a second, so it never fails faster.
     for (const bad of [
       { deliveryLagP99Seconds: 5 },
       { readyP95Seconds: 30 },
       { connectionsSaturation: 1 },
       { bindErrorRatio: 1 },
+      { historyFailuresPerSecond: 1 },
     ]) {
       expect(() => withThreshold(JSON.stringify(bad)), JSON.stringify(bad)).to.throw(/exclusiveMaximum/);
     }
@@ -152,12 +154,18 @@ describe('monitoring: alert rules with promtool', function () {
         readyP95Seconds: 20,
         connectionsSaturation: 0.95,
         bindErrorRatio: 0.5,
+        historyFailuresPerSecond: 0.25,
       }),
     );
     const exprs = ruleFile(ok)
       .groups.flatMap((g) => g.rules)
       .map((r) => r.expr)
       .join('\n');
-    expect(exprs).to.include('> 4.5').and.include('> 20').and.include('> 0.95 * 10000').and.include('> 0.5');
+    expect(exprs)
+      .to.include('> 4.5')
+      .and.include('> 20')
+      .and.include('> 0.95 * 10000')
+      .and.include('> 0.5')
+      .and.include('> 0.25');
   });
 });

@@ -4,7 +4,8 @@
  * `pod` and `job` labels as the chart's ServiceMonitor would; the test drives real traffic, then
  * evaluates through Prometheus's HTTP API every query of the Grafana dashboard (variables
  * substituted as Grafana does), the chart's PrometheusRule alerts, and the prometheus-adapter
- * rule behind the edge HPA.
+ * rule behind the edge HPA. v2 clients resume on one edge (one lossless, one gap, one malformed
+ * cursor), so the Resumes (v2) row shows real values too.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -13,6 +14,7 @@ import amqp from 'amqplib';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { randomId, startService, stopAll, type ServiceProcess } from '../support/processes.js';
 import { SseClient, connectUrl } from '../support/sse-client.js';
+import { RawResponse } from '../edge/raw-http.js';
 import { TestBroker } from '../support/broker.js';
 import { metricValue } from '../support/prometheus.js';
 import { waitUntil } from '../support/wait.js';
@@ -32,6 +34,19 @@ import { Prometheus, byLabel, findTool, num, type Labels, type VectorSample } fr
 const SCRAPE_SECONDS = 1;
 /** Payload of the messages that fill the stalled client's buffers. */
 const BULK_BYTES = 128 * 1024;
+
+/** The fields of each SSE block of a raw v2 response (`retry:` alone, `event`/`data`/`id`). */
+function sseBlocks(body: string): Record<string, string>[] {
+  return body
+    .split('\n\n')
+    .filter((b) => b !== '')
+    .map((b) =>
+      Object.fromEntries(
+        b.split('\n').map((line) => [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)]),
+      ),
+    );
+}
+const eventsOf = (r: RawResponse, type: string) => sseBlocks(r.body).filter((b) => b.event === type);
 
 describe('monitoring: dashboard, alerts and autoscaling query against a real Prometheus', function () {
   this.timeout(60_000);
@@ -64,6 +79,10 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
   let bulk = 0;
   const N_A = 2;
   const N_B = 2;
+  /** v2 on edge A: messages its first stream gets live, then messages its resume replays. */
+  const N_V2_LIVE = 1;
+  const N_REPLAYED = 3;
+  const N_V2 = N_V2_LIVE + N_REPLAYED;
 
   const direct = async (p: ServiceProcess, name: string, labels?: Record<string, string>): Promise<number> =>
     metricValue(await p.metrics(), name, labels) ?? 0;
@@ -157,7 +176,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     );
   });
 
-  it('drives connections, messages, idle closures, a slow client and refused connections', async () => {
+  it('drives connections, messages, v2 resumes (lossless, gap, malformed cursor), idle closures, a slow client and refused connections', async () => {
     // Edge B: a client that gets N_B messages (at once, well within its idle timeout), one that
     // never gets any, and one whose exchange does not exist. Both live streams end as idle.
     const busy = client(edgeB, exchange, 'b.#');
@@ -168,6 +187,58 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     await idle.waitReady();
     const failed = client(edgeB, missingExchange, '#');
     await failed.waitFor((c) => c.of('error').length === 1, 'the bind error');
+
+    // Edge A, before its readers, v2 (raw requests: EventSource would reconnect on its own). A
+    // stream on `v2.#` gets a message live and leaves; N_REPLAYED are published while it is away
+    // (its binding's lease keeps them routed and retained); a resume from the live message's cursor
+    // replays them: lossless. A resume of `gap.#`, bound only now, from that cursor cannot be
+    // proven lossless: gap. A Last-Event-ID that is no cursor is refused (reason cursor).
+    const v2 = (pattern: string, headers: Record<string, string> = {}) =>
+      RawResponse.open(
+        connectUrl(
+          edgeA.url(''),
+          { bindings: [{ exchange, routingKeyPattern: pattern }] },
+          '/api/events/v2/connect/',
+        ),
+        headers,
+      );
+    const first = await v2('v2.#');
+    await first.waitFor((r) => eventsOf(r, 'ready').length === 1, 'the first v2 stream ready');
+    await broker.publish(exchange, 'v2.live', { n: 0 });
+    await first.waitFor((r) => eventsOf(r, 'message').length === N_V2_LIVE, 'the live v2 message');
+    const cursor = eventsOf(first, 'message')[0]!.id!;
+    first.close();
+    await waitUntil(
+      async () => (await direct(edgeA, 'events_edge_connections')) === 0,
+      'A: v2 stream gone',
+      10_000,
+    );
+    const framesBefore = await direct(ingest, 'events_ingest_frames_published_total');
+    for (let i = 0; i < N_REPLAYED; i++) await broker.publish(exchange, `v2.${i}`, { n: i });
+    await waitUntil(
+      async () =>
+        (await direct(ingest, 'events_ingest_frames_published_total')) === framesBefore + N_REPLAYED,
+      'the missed v2 messages retained and published',
+      10_000,
+    );
+    const lossless = await v2('v2.#', { 'Last-Event-ID': cursor });
+    await lossless.waitFor((r) => eventsOf(r, 'message').length >= N_REPLAYED, 'the replay');
+    expect(
+      eventsOf(lossless, 'message').map((m) => (JSON.parse(m.data!) as { routingKey: string }).routingKey),
+    ).to.deep.equal(Array.from({ length: N_REPLAYED }, (_, i) => `v2.${i}`));
+    expect(eventsOf(lossless, 'gap'), 'no gap').to.deep.equal([]);
+    lossless.close();
+    const gap = await v2('gap.#', { 'Last-Event-ID': cursor });
+    await gap.waitFor((r) => eventsOf(r, 'gap').length === 1, 'the gap');
+    gap.close();
+    const malformed = await v2('v2.#', { 'Last-Event-ID': 'not-a-cursor' });
+    await malformed.waitEnd();
+    expect(eventsOf(malformed, 'error'), malformed.body).to.have.length(1);
+    await waitUntil(
+      async () => (await direct(edgeA, 'events_edge_connections')) === 0,
+      'A: v2 streams gone',
+      10_000,
+    );
 
     // Edge A: three readers, then a client that never reads, which makes A full.
     const readers = [0, 1, 2].map(() => client(edgeA, exchange, 'a.#'));
@@ -181,8 +252,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     );
     socket.write(`GET ${slowUrl.pathname}${slowUrl.search} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
     await waitUntil(
-      async () => (await direct(edgeA, 'events_edge_connections_total')) === 4,
-      'A: 4 streams',
+      async () => (await direct(edgeA, 'events_edge_connections_total')) === 3 + 4,
+      'A: 3 v2 streams, then 4 streams',
       10_000,
     );
 
@@ -231,7 +302,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       10_000,
     );
     await waitUntil(
-      async () => (await direct(ingest, 'events_ingest_messages_consumed_total')) === N_A + N_B + 1 + bulk,
+      async () =>
+        (await direct(ingest, 'events_ingest_messages_consumed_total')) === N_A + N_B + N_V2 + 1 + bulk,
       'the ingest to consume every message',
       10_000,
     );
@@ -243,6 +315,10 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       [edgeA, pods.a, 'events_edge_connections_total'],
       [edgeA, pods.a, 'events_edge_closes_total'],
       [edgeA, pods.a, 'events_edge_messages_sent_total'],
+      [edgeA, pods.a, 'events_edge_resumes_total'],
+      [edgeA, pods.a, 'events_edge_gaps_total'],
+      [edgeA, pods.a, 'events_edge_replayed_messages_total'],
+      [edgeA, pods.a, 'events_edge_connections_rejected_total'],
       [edgeB, pods.b, 'events_edge_connections'],
       [edgeB, pods.b, 'events_edge_bus_subscriptions'],
       [edgeB, pods.b, 'events_edge_closes_total'],
@@ -252,6 +328,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       [ingest, pods.ingest, 'events_ingest_frames_published_total'],
       [ingest, pods.ingest, 'events_ingest_bind_requests_total'],
       [ingest, pods.ingest, 'events_ingest_bindings'],
+      [ingest, pods.ingest, 'events_ingest_history_seconds_count'],
     ];
     await prom.waitFor(
       'Prometheus to scrape the final counters',
@@ -333,7 +410,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     expect(problems, 'dashboard queries').to.deep.equal([]);
   });
 
-  it('shows values that match the traffic: open connections, messages sent, closes, rejections, ingest counts', async () => {
+  it('shows values that match the traffic: open connections, messages sent, closes, rejections, ingest counts, resumes', async () => {
     const { variables } = await grafanaContext();
     const macros = intervals({ scrapeIntervalSeconds: SCRAPE_SECONDS, rangeSeconds: settledAt - upSince });
     const targets = dashboardTargets();
@@ -357,17 +434,18 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       return num(v[0]!.value[1]);
     };
     const aMessages = await direct(edgeA, 'events_edge_messages_sent_total');
-    expect(aMessages, 'A: 2 messages to 3 readers, and some bulk to the stalled client').to.be.greaterThan(
-      3 * N_A,
-    );
+    expect(
+      aMessages,
+      'A: v2 live and replayed, 2 messages to 3 readers, and some bulk to the stalled client',
+    ).to.be.greaterThan(N_V2 + 3 * N_A);
 
     // Overview
     expect(await scalar('Open connections')).to.equal(3);
     expect(await scalar('Edge pods')).to.equal(2);
-    expect(await scalar('New connections/s', 'A', true)).to.equal(6);
+    expect(await scalar('New connections/s', 'A', true)).to.equal(9);
     expect(await scalar('Messages sent/s', 'A', true)).to.equal(aMessages + N_B);
     expect(await scalar('Delivery lag p99', 'A', true)).to.be.within(0, 5);
-    expect(await scalar('Active bindings|stat')).to.equal(4);
+    expect(await scalar('Active bindings|stat')).to.equal(6);
     expect(await scalar('Broker')).to.equal(1);
     expect(await scalar('Redis')).to.equal(1);
 
@@ -375,13 +453,13 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     expect(byLabel(await at('Open connections by pod'), 'pod')).to.deep.equal({ [pods.a]: 3, [pods.b]: 0 });
     expect(await scalar('Average connections per edge pod (HPA signal)')).to.equal(1.5);
     expect(await scalar('Average connections per edge pod (HPA signal)', 'B')).to.equal(3);
-    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(6);
+    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(9);
     expect(byLabel(await at('Accepted and rejected connections/s', 'B', true), 'reason')).to.deep.equal({
       max_connections: 1,
       draining: 0,
       bad_request: 0,
       bindings: 0,
-      cursor: 0,
+      cursor: 1,
       bind_failed: 1,
     });
     expect(byLabel(await at('Server-side closes/s by reason', 'A', true), 'reason')).to.deep.equal({
@@ -389,12 +467,12 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       slow: 1,
       error: 1,
       shutdown: 0,
-      limit: 0,
+      limit: 1,
     });
     expect(await scalar('Server-side closes/s by reason', 'B', true)).to.equal(2);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Time to ready', q, true)).to.be.within(0, 30);
     expect(byLabel(await at('Connection churn by pod', 'A', true), 'pod')).to.deep.equal({
-      [pods.a]: 4,
+      [pods.a]: 7,
       [pods.b]: 2,
     });
 
@@ -414,23 +492,37 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       ),
     );
     expect(await scalar('Fan-out: client deliveries per published frame', 'A', true)).to.be.closeTo(
-      (aMessages + N_B) / (N_A + N_B + bulk),
+      (aMessages + N_B) / (N_A + N_B + N_V2 + bulk),
       1e-9,
     );
     expect(await scalar('Bytes sent/s per open connection', 'A', true)).to.be.greaterThan(0);
 
     // Ingest
-    const consumed = N_A + N_B + 1 + bulk;
+    const consumed = N_A + N_B + N_V2 + 1 + bulk;
     expect(await scalar('Ingest messages/s', 'A', true)).to.equal(consumed);
-    expect(await scalar('Ingest messages/s', 'B', true)).to.equal(N_A + N_B + bulk);
+    expect(await scalar('Ingest messages/s', 'B', true)).to.equal(N_A + N_B + N_V2 + bulk);
     expect(await scalar('Ingest messages/s', 'C', true)).to.equal(1);
-    expect(byLabel(await at('Active bindings|timeseries'), 'pod')).to.deep.equal({ [pods.ingest]: 4 });
+    expect(byLabel(await at('Active bindings|timeseries'), 'pod')).to.deep.equal({ [pods.ingest]: 6 });
     expect(byLabel(await at('Bind requests/s by result', 'A', true), 'result')).to.deep.equal({
-      ok: 4,
+      ok: 6,
       error: 1,
     });
     expect(byLabel(await at('Consumed messages/s by pod', 'A', true), 'pod')).to.deep.equal({
       [pods.ingest]: consumed,
+    });
+
+    // Resumes (v2): one lossless resume replaying N_REPLAYED, one gap; every batch retained.
+    expect(byLabel(await at('Resumes/s by result', 'A', true), 'result')).to.deep.equal({
+      lossless: 1,
+      gap: 1,
+    });
+    expect(await scalar('Replayed messages/s', 'A', true)).to.equal(N_REPLAYED);
+    expect(await scalar('Gaps as a share of resumes', 'A', true)).to.equal(0.5);
+    const retain = byLabel(await at('History retain time p99 by pod', 'A', true), 'pod');
+    expect(Object.keys(retain)).to.deep.equal([pods.ingest]);
+    expect(retain[pods.ingest]).to.be.within(0, 1);
+    expect(byLabel(await at('History failures/s by pod', 'A', true), 'pod')).to.deep.equal({
+      [pods.ingest]: 0,
     });
 
     // Redis and broker
@@ -487,6 +579,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       'EventsProxyRedisDisconnected',
       'EventsProxyEdgeNearConnectionLimit',
       'EventsProxyIngestStalled',
+      'EventsProxyHistoryFailing',
     ];
     const states = await prom.waitFor(
       `${pending.join(', ')} pending`,
