@@ -133,6 +133,25 @@ describe('edge: v2 resumable streams', () => {
     expect(start.id! < m1.cursor && m1.cursor < m2.cursor).to.equal(true);
   });
 
+  it('starts a fresh stream after its new binding began its history: resuming from ready is no gap', async () => {
+    const t = await edge();
+    const b = fresh();
+    t.ingest.gate.shut(); // the binding is being put in place...
+    const r = await open(v2(t, [b]));
+    await waitUntil(() => t.ingest.requests.length === 1, 'the bind request', 5000);
+    await t.route([fresh()], { elsewhere: true }); // ...while other traffic takes cursors
+    t.ingest.gate.open();
+    await ready(r);
+    const start = blocks(r.body)[1]!.id!;
+    r.close();
+    const again = await open(v2(t, [b]), { 'Last-Event-ID': start });
+    await ready(again);
+    const m = await t.route([b], { n: 1 });
+    await again.waitFor((x) => messagesOf(x.body).length === 1, 'the live message');
+    expect(blocks(again.body).map((e) => e.event ?? 'retry')).to.deep.equal(['retry', 'ready', 'message']);
+    expect(messagesOf(again.body)[0]!.id).to.equal(m.cursor);
+  });
+
   it('pings carry the cursor of the last message sent', async () => {
     const t = await edge({ PING_INTERVAL_SECONDS: '1' });
     const b = fresh();

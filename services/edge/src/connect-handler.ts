@@ -65,6 +65,10 @@ class BindingFailed extends Error {
 /** A step of a v2 stream's start that failed for a reason a retry may fix. */
 class StartFailed extends Error {}
 
+const historyFailed = (err: unknown): never => {
+  throw new StartFailed(`Could not read the message history: ${errorText(err)}; retry shortly`);
+};
+
 /**
  * GET …/v1/connect and …/v2/connect: the client protocol of DESIGN.md §3 and §3b. HTTP-level
  * refusals first (204 for a browser's automatic reconnect, 400 for an unknown query key, 503 when
@@ -116,13 +120,6 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     try {
       await subscribed;
       if (conn.isClosed) return;
-      // A fresh v2 stream starts at the newest position, read once its channels are subscribed:
-      // every message after it reaches the connection live.
-      if (conn.resumable && resume === undefined) {
-        conn.startingCursor = await history.newest().catch((err: unknown) => {
-          throw new StartFailed(`Could not read the message history: ${errorText(err)}; retry shortly`);
-        });
-      }
       await Promise.all(
         conn.bindings.map((b) =>
           deps.controlPlane.ensure(b, config.bindTimeoutMs).catch((err: unknown) => {
@@ -132,12 +129,14 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
       );
       if (conn.isClosed) return;
       if (conn.resumable) {
+        // A fresh v2 stream starts at the newest position, read once its channels are subscribed
+        // (every message after it reaches the connection live) and its bindings are in place (a
+        // binding new to the broker begins its history at the newest position then: a resume from
+        // this start is no gap).
         planned =
           resume === undefined
-            ? freshStart(conn.cursor)
-            : await resumedStart(history, conn.channels, resume, Date.now()).catch((err: unknown) => {
-                throw new StartFailed(`Could not read the message history: ${errorText(err)}; retry shortly`);
-              });
+            ? freshStart(await history.newest().catch(historyFailed))
+            : await resumedStart(history, conn.channels, resume, Date.now()).catch(historyFailed);
       }
     } catch (err) {
       if (conn.isClosed) return;
