@@ -9,79 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startService, type ServiceProcess } from '../support/processes.js';
 import { SseClient, connectUrl } from '../support/sse-client.js';
 import { waitUntil } from '../support/wait.js';
+import { summarise } from '../support/figures.js';
+import { SequencePublisher } from '../support/sequence-publisher.js';
 
-/** Publishes `{ seq }` every `intervalMs` with publisher confirms, reconnecting as long as it runs. */
-export class SequencePublisher {
-  /** Sequence numbers the broker confirmed, and when (Date.now()). */
-  readonly confirmed: { seq: number; at: number }[] = [];
-  private next = 1;
-  private running = true;
-  private readonly loop: Promise<void>;
-
-  private constructor(
-    private readonly url: string,
-    private readonly exchange: string,
-    private readonly routingKeyPrefix: string,
-    private readonly intervalMs: number,
-  ) {
-    this.loop = this.run();
-  }
-
-  static start(url: string, exchange: string, routingKeyPrefix: string, intervalMs = 25): SequencePublisher {
-    return new SequencePublisher(url, exchange, routingKeyPrefix, intervalMs);
-  }
-
-  /** Sequence numbers confirmed after `at`. */
-  confirmedAfter(at: number): number[] {
-    return this.confirmed.filter((c) => c.at > at).map((c) => c.seq);
-  }
-
-  /**
-   * The number of the first message handed to the broker after this call that the broker
-   * confirmed, once there is one. (The next number itself may never be confirmed: a message in
-   * flight when the broker goes away is lost to the publisher, which goes on with the next.)
-   */
-  async confirmedFromNow(ms = 30_000): Promise<number> {
-    const from = this.next;
-    await waitUntil(() => this.lastConfirmed >= from, `a message from number ${from} on confirmed`, ms);
-    return this.confirmed.find((c) => c.seq >= from)!.seq;
-  }
-
-  get lastConfirmed(): number {
-    return this.confirmed.at(-1)?.seq ?? 0;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let conn: amqp.ChannelModel | undefined;
-      try {
-        conn = await amqp.connect(this.url, { timeout: 2000 });
-        conn.on('error', () => undefined);
-        const ch = await conn.createConfirmChannel();
-        ch.on('error', () => undefined);
-        while (this.running) {
-          const seq = this.next++;
-          ch.publish(this.exchange, `${this.routingKeyPrefix}.${seq}`, Buffer.from(JSON.stringify({ seq })), {
-            persistent: true,
-          });
-          await ch.waitForConfirms();
-          this.confirmed.push({ seq, at: Date.now() });
-          await sleep(this.intervalMs);
-        }
-      } catch {
-        // The broker is away: the message in flight was not confirmed; try again shortly.
-        await sleep(200);
-      } finally {
-        await conn?.close().catch(() => undefined);
-      }
-    }
-  }
-}
+export { SequencePublisher };
+export { report, summarise } from '../support/figures.js';
 
 interface Sample {
   readonly at: number;
@@ -210,26 +142,6 @@ function missingBelow(got: readonly number[], seq: number): number[] {
   const out: number[] = [];
   for (let s = 1; s < seq; s++) if (!have.has(s)) out.push(s);
   return out;
-}
-
-/** `[7-119, 130]`: runs of consecutive numbers, for readable failure messages. */
-export function summarise(seqs: readonly number[]): string {
-  const runs: string[] = [];
-  for (let i = 0; i < seqs.length;) {
-    let j = i;
-    while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
-    runs.push(i === j ? `${seqs[i]}` : `${seqs[i]}-${seqs[j]}`);
-    i = j + 1;
-  }
-  return `[${runs.join(', ')}]`;
-}
-
-/** One line of figures per fault, printed so CI logs and docs/reliability.md can quote them. */
-export function report(fault: string, figures: Record<string, string | number>): void {
-  const text = Object.entries(figures)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(' ');
-  process.stdout.write(`      fault figures: ${fault}: ${text}\n`);
 }
 
 /** A durable topic exchange (it survives a broker restart, as Pulse's do). */
