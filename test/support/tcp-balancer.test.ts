@@ -78,7 +78,8 @@ describe('test support: TcpBalancer', () => {
     expect(routed).to.have.length(8);
     await waitUntil(() => balancer.open().length === 0, 'every connection closed at the balancer', 5000);
     expect(routed.every((c) => c.bytesToClient > 1 << 20 && c.bytesToBackend >= 3)).to.equal(true);
-    expect(balancer.routedTo('b').map((c) => c.id).length).to.equal(1);
+    expect(balancer.usedSince('b')).to.have.length(1);
+    expect(balancer.streamsSince(0)).to.deep.equal([]);
   });
 
   it('resets a connection when no backend is up, and when its backend is dead', async () => {

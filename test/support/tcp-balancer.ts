@@ -21,6 +21,11 @@ export interface RoutedConnection {
   /** The client's port (its side of the connection to the balancer). */
   readonly clientPort: number;
   readonly openedAt: number;
+  /**
+   * When the client first sent bytes on it. HTTP clients open sockets ahead of use (undici opens
+   * new ones as it aborts streams): a request may start long after its connection opened.
+   */
+  firstSentAt: number | undefined;
   closedAt: number | undefined;
   /** Why it ended other than by a clean close from either side (e.g. `ECONNREFUSED`). */
   failure: string | undefined;
@@ -90,9 +95,14 @@ export class TcpBalancer {
     return this.routed.filter((c) => c.closedAt === undefined);
   }
 
-  /** Connections to `backend` accepted at or after `since` (Date.now()). */
-  routedTo(backend: string, since = 0): RoutedConnection[] {
-    return this.routed.filter((c) => c.backend === backend && c.openedAt >= since);
+  /** Connections to `backend` on which the client sent something at or after `since` (Date.now()). */
+  usedSince(backend: string, since = 0): RoutedConnection[] {
+    return this.routed.filter((c) => c.backend === backend && (c.firstSentAt ?? -1) >= since);
+  }
+
+  /** Open connections carrying a response whose client first sent at or after `since`. */
+  streamsSince(since: number): RoutedConnection[] {
+    return this.open().filter((c) => c.bytesToClient > 0 && (c.firstSentAt ?? -1) >= since);
   }
 
   /**
@@ -141,6 +151,7 @@ export class TcpBalancer {
       backend: target?.name,
       clientPort: client.remotePort ?? 0,
       openedAt: Date.now(),
+      firstSentAt: undefined,
       closedAt: undefined,
       failure: undefined,
       bytesToBackend: 0,
@@ -163,7 +174,10 @@ export class TcpBalancer {
     upstream.once('close', () => this.sockets.delete(upstream));
     upstream.setNoDelay(true);
     client.setNoDelay(true);
-    client.on('data', (d: Buffer) => (conn.bytesToBackend += d.length));
+    client.on('data', (d: Buffer) => {
+      conn.firstSentAt ??= Date.now();
+      conn.bytesToBackend += d.length;
+    });
     upstream.on('data', (d: Buffer) => (conn.bytesToClient += d.length));
     // A clean end on either side ends the other after what is in flight (pipe's end()).
     client.pipe(upstream);
