@@ -43,11 +43,20 @@ function blocks(body: string): Block[] {
 
 const messagesOf = (body: string) => blocks(body).filter((b) => b.event === 'message');
 
-/** A history whose reads can be held back, to publish while a replay is being prepared. */
+/**
+ * A history whose reads can be held back, to publish while a replay is being prepared. With
+ * `channelByChannel`, a read reads each channel on its own, as the Redis history does (one MULTI
+ * per channel, and records one script per channel), and can be held between the first and the rest.
+ */
 class GatedHistory implements History {
   readonly readGate = new Gate();
+  readonly betweenChannels = new Gate();
   reads = 0;
-  constructor(private readonly inner: History) {}
+  channelsRead = 0;
+  constructor(
+    private readonly inner: History,
+    private readonly opts: { channelByChannel?: boolean } = {},
+  ) {}
   get retention(): HistoryRetention {
     return this.inner.retention;
   }
@@ -69,7 +78,14 @@ class GatedHistory implements History {
   async read(channels: readonly string[], after: Cursor): Promise<ChannelReplay[]> {
     this.reads++;
     await this.readGate.pass();
-    return this.inner.read(channels, after);
+    if (this.opts.channelByChannel !== true) return this.inner.read(channels, after);
+    const out: ChannelReplay[] = [];
+    for (const [i, channel] of channels.entries()) {
+      if (i > 0) await this.betweenChannels.pass();
+      out.push(...(await this.inner.read([channel], after)));
+      this.channelsRead++;
+    }
+    return out;
   }
   isConnected(): boolean {
     return true;
@@ -219,6 +235,32 @@ describe('edge: v2 resumable streams', () => {
     expect(messagesOf(again.body).map((m) => m.id)).to.deep.equal(
       [...before, ...during, after].map((m) => m.cursor),
     );
+  });
+
+  it('delivers once a message the replay found under one channel but not yet under the other (histories read channel by channel)', async () => {
+    const history = new GatedHistory(new MemoryHistory({ retentionMs: 300_000, maxMessages: 1000 }), {
+      channelByChannel: true,
+    });
+    const t = await edge({}, { history });
+    const a = fresh();
+    const b = fresh();
+    const first = await open(v2(t, [a, b]));
+    await ready(first);
+    const from = blocks(first.body)[1]!.id!;
+    first.close();
+    const before = await t.route([a], { n: 1 });
+    history.betweenChannels.shut();
+    const again = await open(v2(t, [a, b]), { 'Last-Event-ID': from });
+    await waitUntil(() => history.channelsRead === 1, "a's history read, b's not yet", 5000);
+    // Retained under both channels between the two reads: a's read missed it, b's finds it, and
+    // the stream receives it live on both channels (it holds them until it starts).
+    const both = await t.route([a, b], { n: 2 });
+    history.betweenChannels.open();
+    await again.waitFor((x) => messagesOf(x.body).length >= 2, 'the replay');
+    // Published after everything else on both channels: once it is in, nothing else is on its way.
+    const after = await t.route([a, b], { n: 3 });
+    await again.waitFor((x) => messagesOf(x.body).some((m) => m.id === after.cursor), 'the live message');
+    expect(messagesOf(again.body).map((m) => m.id)).to.deep.equal([before, both, after].map((m) => m.cursor));
   });
 
   it("delivers two channels' messages that arrive out of cursor order (two Redis Cluster shards), each once", async () => {

@@ -63,7 +63,8 @@ export interface StreamStart {
  * the newest cursor that channel's history held when read, or that the channel delivered since: a
  * channel's messages arrive in cursor order, but two channels' may interleave (on a Redis Cluster
  * they come from different shards), so one cursor for the whole connection would drop some. Both
- * dedupe a message that matched several bindings by its id (its cursor).
+ * dedupe a message that matched several bindings by its id (its cursor); v2 counts replayed ones
+ * as sent too.
  */
 export class SseConnection {
   private state: State = 'binding';
@@ -143,6 +144,10 @@ export class SseConnection {
       for (const r of s.replay) {
         frames.push(r.frame);
         cursor = r.cursor;
+        // Sent, like a live message: the history reads (and records) channel by channel, so a
+        // message the replay found under one channel may still come live on another whose read
+        // was just before it was retained there. The newest replayed are the ones that can.
+        this.remember(r.cursor);
       }
       this.channelCursors = this.channels.map((_, i) => laterOf(s.cursor, s.readThrough[i] ?? ORIGIN_CURSOR));
       for (const { msg, channel } of this.held ?? []) {
