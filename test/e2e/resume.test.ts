@@ -65,7 +65,7 @@ interface Payload {
 function delivered(events: readonly StreamEvent[]): Delivered[] {
   return events.flatMap((e) => {
     const seq = e.type === 'message' ? (e.data as Payload).payload.seq : undefined;
-    return seq === undefined ? [] : [{ seq, id: e.id }];
+    return seq === undefined ? [] : [{ seq, id: e.id, via: `connection ${e.connection}` }];
   });
 }
 

@@ -9,6 +9,8 @@ import { summarise } from './figures.js';
 export interface Delivered {
   readonly seq: number;
   readonly id: string;
+  /** Where it came from (which connection, say), for failure messages. */
+  readonly via?: string;
 }
 
 export interface DeliveryFigures {
@@ -53,7 +55,9 @@ export function expectExactlyOnceInOrder(
   const seqs = got.map((d) => d.seq);
   const detail =
     `${what}: lost ${summarise(f.lost)}, duplicates ${summarise(f.duplicates)}, out of order ${f.outOfOrder}, ` +
-    `received ${summarise(seqs)}`;
+    `received ${summarise(seqs)}; each duplicate as received: ${JSON.stringify(
+      got.filter((d) => f.duplicates.includes(d.seq)),
+    )}`;
   expect(f.lost, detail).to.deep.equal([]);
   expect(f.duplicates, detail).to.deep.equal([]);
   expect(seqs, detail).to.deep.equal(expected);
