@@ -126,7 +126,11 @@ describe('e2e: ingest and two edges on a Redis Cluster with replicas', function 
         () => seqs(b).includes(final.get(b)!),
         `the last message on ${b.routingKeyPattern}`,
         30_000,
-      );
+      ).catch((err: Error) => {
+        // What the processes logged says which step (history, bus, subscription) is stuck.
+        const logs = processes.map((p) => `--- ${p.role}:\n${p.output().split('\n').slice(-40).join('\n')}`);
+        throw new Error(`${err.message}\n${logs.join('\n')}`);
+      });
     }
     const duplicates = bindings.reduce((n, b) => n + seqs(b).length - new Set(seqs(b)).size, 0);
     console.log(`      messages delivered twice during the fail-over (all channels): ${duplicates}`);
