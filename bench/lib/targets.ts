@@ -232,7 +232,13 @@ async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<T
   };
 }
 
-/** The connect path for one binding list (URL-encoded; `__I__` survives encoding for per-client keys). */
-export function connectPath(bindings: readonly { exchange: string; routingKeyPattern: string }[]): string {
-  return `/api/events/v1/connect/?bindings=${encodeURIComponent(JSON.stringify({ bindings }))}`;
+/**
+ * The connect path for one binding list (URL-encoded; `__I__` survives encoding for per-client keys),
+ * on the v1 routes or the resumable v2 ones.
+ */
+export function connectPath(
+  bindings: readonly { exchange: string; routingKeyPattern: string }[],
+  version: 1 | 2 = 1,
+): string {
+  return `/api/events/v${version}/connect/?bindings=${encodeURIComponent(JSON.stringify({ bindings }))}`;
 }
