@@ -42,7 +42,8 @@
  * Reports are one JSON line on stdout:
  *   - once when every connection has settled (ready, failed or closed): reason "settled";
  *   - on "r\n" on stdin or SIGUSR1: reason "request" (the interval figures then restart);
- *   - on "q\n", end of stdin, SIGTERM or SIGINT: reason "final", then the process exits.
+ *   - on "q\n", end of stdin, SIGTERM or SIGINT: reason "final", then the process exits;
+ *   - on "a<n>\n": {"reason":"ack","token":n}, once every command before it has been applied.
  * Build: gcc -O2 -o sse-client sse-client.c
  */
 #define _GNU_SOURCE
@@ -767,6 +768,10 @@ static int run_command(char *line) {
       return 1;
     case 'r':
       report("request");
+      break;
+    case 'a': /* acknowledges every command before it */
+      printf("{\"reason\":\"ack\",\"token\":%ld}\n", strtol(line + 1, NULL, 10));
+      fflush(stdout);
       break;
     case 'e':
       set_endpoints(line + 1);

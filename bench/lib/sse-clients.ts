@@ -144,14 +144,21 @@ export interface ShardOptions {
   readonly resume?: boolean;
 }
 
+/** The answer to an "a<n>" command: every command before it has been applied. */
+interface AckLine {
+  readonly reason: 'ack';
+  readonly token: number;
+}
+
 export class ClientShard {
-  private readonly reports: JsonLines<ClientReport>;
+  private readonly reports: JsonLines<ClientReport | AckLine>;
+  private acks = 0;
 
   private constructor(
     readonly child: Child,
     readonly options: ShardOptions,
   ) {
-    this.reports = new JsonLines<ClientReport>(child);
+    this.reports = new JsonLines<ClientReport | AckLine>(child);
   }
 
   static start(options: ShardOptions): ClientShard {
@@ -197,8 +204,9 @@ export class ClientShard {
     return this.child.pid;
   }
 
-  private next(reason: ClientReport['reason'], from: number, timeoutMs: number): Promise<ClientReport> {
-    return this.reports.next((r) => r.reason === reason, from, timeoutMs, `a "${reason}" report`);
+  private async next(reason: ClientReport['reason'], from: number, timeoutMs: number): Promise<ClientReport> {
+    const line = await this.reports.next((r) => r.reason === reason, from, timeoutMs, `a "${reason}" report`);
+    return line as ClientReport;
   }
 
   /** Waits until every connection is ready or has failed. */
@@ -218,16 +226,27 @@ export class ClientShard {
     this.child.process.stdin!.write(`${line}\n`);
   }
 
+  /** Sends a command and resolves once the client has applied it (without a report). */
+  private async applied(line: string, timeoutMs = 10_000): Promise<void> {
+    const token = ++this.acks;
+    const from = this.reports.lines.length;
+    this.command(`${line}\na${token}`);
+    await this.reports.next(
+      (r) => r.reason === 'ack' && r.token === token,
+      from,
+      timeoutMs,
+      `the ack of "${line}"`,
+    );
+  }
+
   /** Load-balancer mode: new connections go to these ports from now on (applied once this resolves). */
-  async setEndpoints(ports: readonly number[]): Promise<void> {
-    this.command(`e${ports.join(',')}`);
-    await this.report();
+  setEndpoints(ports: readonly number[]): Promise<void> {
+    return this.applied(`e${ports.join(',')}`);
   }
 
   /** Starts phase `k` (1..15): ready streams that end from now on count in it (applied once this resolves). */
-  async startPhase(k: number): Promise<void> {
-    this.command(`p${k}`);
-    await this.report();
+  startPhase(k: number): Promise<void> {
+    return this.applied(`p${k}`);
   }
 
   /** Sets phase `k`'s origin (CLOCK_MONOTONIC ns: `process.hrtime.bigint()`), e.g. the SIGTERM's time. */
