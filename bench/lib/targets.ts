@@ -45,6 +45,8 @@ export interface TargetOptions {
   readonly edges?: number;
   /** Label for log files and profile directories. */
   readonly label: string;
+  /** The services' Redis, when not the run's (ctx.options.redisUrl). Edge system only. */
+  readonly redisUrl?: string;
 }
 
 /** Polls an HTTP URL until it answers 200; fails early if `child` exits. */
@@ -123,7 +125,7 @@ function servicesEnv(
   return {
     ...process.env,
     AMQP_URL: ctx.options.amqpUrl,
-    REDIS_URL: ctx.options.redisUrl,
+    REDIS_URL: opts.redisUrl ?? ctx.options.redisUrl,
     KEY_PREFIX: keyPrefix,
     AMQP_QUEUE: queue,
     ALLOWED_EXCHANGE_PREFIXES: 'exchange/bench/',
