@@ -9,7 +9,7 @@ import type { Child } from './children.js';
 import { readGauge, readSum } from './edge-metrics.js';
 import { quantile, type HistogramJson } from './histogram.js';
 import { sleep } from './load.js';
-import { round } from './proc-stats.js';
+import { cpuSeconds, machineBusySeconds, round } from './proc-stats.js';
 import type { ServiceEndpoints } from './service-endpoints.js';
 import type { ClientGroup, ClientReport } from './sse-clients.js';
 import { startService, type ServiceProcess } from './targets.js';
@@ -73,6 +73,65 @@ export interface RollingUpdate {
 }
 
 const nowNs = () => process.hrtime.bigint();
+
+/** One sample of the update: seconds since it began, then per group: ready, connecting, waiting to reconnect. */
+export type UpdateSample = readonly [seconds: number, ...counts: number[]];
+
+/**
+ * Samples the clients every `everyMs` while the update runs (how many streams are ready, in flight,
+ * waiting for their retry delay) and the CPU of every edge process it is told about, old and new.
+ */
+export class UpdateSampler {
+  readonly timeline: UpdateSample[] = [];
+  private readonly cpu = new Map<string, { pid: number; first: number; last: number }>();
+  private readonly began = performance.now();
+  private readonly machineBefore = machineBusySeconds();
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly groups: readonly ClientGroup[],
+    private readonly everyMs = 500,
+  ) {
+    this.loop = this.run();
+  }
+
+  watch(name: string, pid: number): void {
+    const now = cpuSeconds(pid) ?? 0;
+    this.cpu.set(name, { pid, first: now, last: now });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const reports = await Promise.all(this.groups.map((g) => g.report()));
+      for (const c of this.cpu.values()) c.last = cpuSeconds(c.pid) ?? c.last;
+      const t = round((performance.now() - this.began) / 1000, 2);
+      this.timeline.push([
+        t,
+        ...reports.flatMap((r) => [r.readyNow, r.open - r.readyNow, r.waitingReconnect]),
+      ]);
+      await sleep(this.everyMs);
+    }
+  }
+
+  /** Stops sampling; the edges' CPU (cores, summed over every edge process) and the machine's, since the start. */
+  async stop(): Promise<{ edgeCores: number; machineCores: number; byEdge: Record<string, number> }> {
+    this.stopped = true;
+    await this.loop;
+    const wall = (performance.now() - this.began) / 1000;
+    const byEdge: Record<string, number> = {};
+    let total = 0;
+    for (const [name, c] of this.cpu) {
+      byEdge[name] = round(c.last - c.first, 2);
+      total += c.last - c.first;
+    }
+    return {
+      edgeCores: round(total / wall, 3),
+      machineCores: round((machineBusySeconds() - this.machineBefore) / wall, 3),
+      byEdge,
+    };
+  }
+}
 const secondsBetween = (a: bigint, b: bigint) => round(Number(b - a) / 1e9, 3);
 
 export async function rollingUpdate(
@@ -80,8 +139,14 @@ export async function rollingUpdate(
   edges: readonly EdgeInService[],
   service: ServiceEndpoints,
   groups: readonly ClientGroup[],
-  opts: { readonly env: NodeJS.ProcessEnv; readonly label: string; readonly exitTimeoutMs: number },
+  opts: {
+    readonly env: NodeJS.ProcessEnv;
+    readonly label: string;
+    readonly exitTimeoutMs: number;
+    readonly sampler?: UpdateSampler;
+  },
 ): Promise<RollingUpdate> {
+  for (const [k, e] of edges.entries()) opts.sampler?.watch(`edge${k}`, e.child.pid);
   const steps: UpdateStep[] = [];
   const replacements: ServiceProcess[] = [];
   const began = nowNs();
@@ -104,6 +169,7 @@ export async function rollingUpdate(
     const exited = nowNs();
     const fresh = await startService(ctx, 'edge', `edge${k}-new`, opts.env, opts.label);
     replacements.push(fresh);
+    opts.sampler?.watch(`edge${k}-new`, fresh.child.pid);
     const ready = nowNs();
     await service.add(fresh.port);
     const inService = nowNs();

@@ -14,7 +14,9 @@
  * ingest and Redis (CPU per message) and in every client's latency. Then the off installation stops
  * and the on installation's edges are restarted.
  */
+import path from 'node:path';
 import type { BenchContext } from '../lib/context.js';
+import { startPrivateRedis } from '../lib/private-redis.js';
 import { readSum } from '../lib/edge-metrics.js';
 import { mergeHistograms, summarize, type HistogramJson, type LatencySummary } from '../lib/histogram.js';
 import { SequencedSource, sleep } from '../lib/load.js';
@@ -30,7 +32,9 @@ import {
   waitAllBack,
   worstEdgeShare,
   type PhaseSummary,
+  UpdateSampler,
   type ResumeCounters,
+  type UpdateSample,
   type UpdateStep,
 } from '../lib/rolling-update.js';
 import { ServiceEndpoints } from '../lib/service-endpoints.js';
@@ -66,6 +70,11 @@ export interface RollingRestartParams {
   readonly maxPending: number;
   /** Also run the installation with HISTORY_SECONDS=0 (the history-cost comparison). */
   readonly compareHistoryOff: boolean;
+  /**
+   * Run the installations on a redis-server of the run's own instead of the machine's, so that
+   * Redis's CPU is theirs alone (the machine's serves other work too).
+   */
+  readonly privateRedis: boolean;
   readonly logLevel: string;
 }
 
@@ -96,6 +105,11 @@ export interface RestartMeasure {
   readonly server: ResumeCounters;
   /** Cores over the update, for the processes that lived through it and the machine. */
   readonly cpu: Record<string, number>;
+  /** The edges' CPU over the update (cores, old and new edges summed), and CPU seconds by edge. */
+  readonly edgeCores: number;
+  readonly edgeCpuSeconds: Record<string, number>;
+  /** Every 500 ms from the first SIGTERM: [s, v2 ready, v2 connecting, v2 waiting, v1 …]. */
+  readonly timeline: readonly UpdateSample[];
 }
 
 export interface InstallationMeasure {
@@ -111,6 +125,8 @@ export interface RollingRestartMeasure {
   readonly params: RollingRestartParams;
   /** When the requested client count could not run here: why, and what ran instead. */
   readonly capacityNote: string | undefined;
+  /** Which Redis the installations used: a private redis-server of the run's, or the machine's. */
+  readonly redis: 'private' | 'shared';
   readonly on: InstallationMeasure;
   readonly off: InstallationMeasure | undefined;
 }
@@ -151,13 +167,21 @@ function startClients(mix: ResumeMix, p: RollingRestartParams, ports: readonly n
   return { v2, v1, all, pids };
 }
 
-/** One steady window: publishing to one installation only, its clients receiving. */
+/**
+ * One window: publishing to one installation only (its clients receiving), or to none (quiet: what
+ * every process costs while nothing is published, for the marginal figures).
+ */
 interface RawWindow {
+  /** The installation published to; undefined for a quiet window. */
+  readonly label: string | undefined;
   readonly wallSeconds: number;
   readonly messages: number;
   readonly deliveries: { readonly v1: number; readonly v2: number };
-  readonly latencyUs: { readonly v1: HistogramJson | undefined; readonly v2: HistogramJson };
-  /** CPU seconds by process (ingest, redis, rabbitmq, edges summed) and of the whole machine. */
+  readonly latencyUs: { readonly v1: HistogramJson | undefined; readonly v2: HistogramJson | undefined };
+  /**
+   * CPU seconds by role: `<label>:ingest` and `<label>:edges` for each installation, `redis`,
+   * `rabbitmq`, and `machine` (everything busy on the machine, other tenants too).
+   */
   readonly cpuSeconds: Readonly<Record<string, number>>;
   readonly batches: number;
   readonly recordCalls: number;
@@ -174,16 +198,21 @@ export interface SteadyWindows {
   readonly deliveries: { readonly v1: number; readonly v2: number };
   /** Publish (payload time) to client receipt. */
   readonly latency: { readonly v1: LatencySummary | undefined; readonly v2: LatencySummary };
-  /** Average cores over the windows: the ingest, Redis, RabbitMQ, the three edges, the machine. */
+  /** Average cores over the windows: this installation's ingest and edges, Redis, RabbitMQ, the machine. */
   readonly cores: Readonly<Record<string, number>>;
-  /** CPU per message published (µs). */
+  /** The same while nothing was published (quiet windows): the fixed cost of timers, pings, renewals. */
+  readonly quietCores: Readonly<Record<string, number>>;
+  /**
+   * CPU per message published (µs), beyond the quiet windows' rate: what one more message costs.
+   * Redis serves both installations; their quiet load is taken out with the rest.
+   */
   readonly cpuUsPerMessage: {
     readonly ingest: number;
     readonly redis: number | undefined;
     readonly ingestPlusRedis: number | undefined;
     readonly rabbitmq: number | undefined;
   };
-  /** The edges' CPU per message delivered to a client (µs). */
+  /** The edges' CPU per message delivered to a client (µs), beyond their quiet rate. */
   readonly edgeCpuUsPerDelivery: number;
   /** The ingest's own timers: mean time of one history record and one bus publish, per batch (ms). */
   readonly ingestBatches: number;
@@ -213,63 +242,99 @@ function windowProblems(name: string, r: ClientReport): string[] {
   return out;
 }
 
+/** Every process to meter, as `<label>:<name>` for the installations' and by name for the rest. */
+function meteredPids(insts: readonly Installation[], infra: Record<string, number>): Record<string, number> {
+  const pids: Record<string, number> = {};
+  for (const i of insts)
+    for (const [name, pid] of Object.entries(i.target.pids)) pids[`${i.label}:${name}`] = pid;
+  for (const name of ['redis', 'rabbitmq']) if (infra[name] !== undefined) pids[name] = infra[name];
+  return pids;
+}
+
 async function measureWindow(
-  ctx: BenchContext,
-  inst: Installation,
-  publisher: RoundPublisher,
+  insts: readonly Installation[],
+  infra: Record<string, number>,
+  active: { readonly inst: Installation; readonly publisher: RoundPublisher } | undefined,
   seconds: number,
 ): Promise<RawWindow> {
-  const { target, clients } = inst;
+  const clients = active?.inst.clients;
   // A report restarts the interval figures: the window's latency is what arrives from here on.
-  await Promise.all(clients.all.map((g) => g.report()));
-  const before = await ingestTimers(target.ingestMetricsPort!);
-  const edges = Object.keys(target.pids).filter((n) => n.startsWith('edge'));
-  const meter = new CpuMeter({ ...target.pids, ...ctx.infraPids }, { precise: true });
-  const roundsBefore = publisher.completed;
+  if (clients) await Promise.all(clients.all.map((g) => g.report()));
+  const before = active ? await ingestTimers(active.inst.target.ingestMetricsPort!) : undefined;
+  const pids = meteredPids(insts, infra);
+  const meter = new CpuMeter(pids, { precise: true });
+  const roundsBefore = active?.publisher.completed ?? 0;
   await sleep(seconds * 1000);
-  const [v2, v1] = await Promise.all([clients.v2.report(), clients.v1?.report()]);
-  const messages = (publisher.completed - roundsBefore) * inst.mix.keys.length;
-  const after = await ingestTimers(target.ingestMetricsPort!);
-  const cpuSeconds: Record<string, number> = {
-    ingest: meter.seconds('ingest'),
-    edges: edges.reduce((sum, n) => sum + meter.seconds(n), 0),
-    machine: meter.machineSeconds(),
-  };
-  for (const name of ['redis', 'rabbitmq'])
-    if (ctx.infraPids[name] !== undefined) cpuSeconds[name] = meter.seconds(name);
+  const [v2, v1] = clients ? await Promise.all([clients.v2.report(), clients.v1?.report()]) : [];
+  const messages = active ? (active.publisher.completed - roundsBefore) * active.inst.mix.keys.length : 0;
+  const cpuSeconds: Record<string, number> = { machine: meter.machineSeconds() };
+  for (const name of Object.keys(pids)) {
+    const role = name.includes(':edge') ? name.replace(/:edge\d+$/, ':edges') : name;
+    cpuSeconds[role] = (cpuSeconds[role] ?? 0) + meter.seconds(name);
+  }
+  const after = active ? await ingestTimers(active.inst.target.ingestMetricsPort!) : undefined;
+  const delta = (f: (t: Awaited<ReturnType<typeof ingestTimers>>) => number) =>
+    before && after ? f(after) - f(before) : 0;
   return {
+    label: active?.inst.label,
     wallSeconds: meter.wallSeconds,
     messages,
-    deliveries: { v1: v1?.intervalMessages ?? 0, v2: v2.intervalMessages },
-    latencyUs: { v1: v1?.intervalLatencyUs, v2: v2.intervalLatencyUs },
+    deliveries: { v1: v1?.intervalMessages ?? 0, v2: v2?.intervalMessages ?? 0 },
+    latencyUs: { v1: v1?.intervalLatencyUs, v2: v2?.intervalLatencyUs },
     cpuSeconds,
-    batches: after.publishCount - before.publishCount,
-    recordCalls: after.historyCount - before.historyCount,
-    recordSeconds: after.historySum - before.historySum,
-    publishSeconds: after.publishSum - before.publishSum,
-    problems: [...windowProblems('v2', v2), ...(v1 ? windowProblems('v1', v1) : [])],
+    batches: delta((t) => t.publishCount),
+    recordCalls: delta((t) => t.historyCount),
+    recordSeconds: delta((t) => t.historySum),
+    publishSeconds: delta((t) => t.publishSum),
+    problems: [...(v2 ? windowProblems('v2', v2) : []), ...(v1 ? windowProblems('v1', v1) : [])],
   };
 }
 
-function combineWindows(list: readonly RawWindow[]): SteadyWindows {
-  const sum = (f: (w: RawWindow) => number) => list.reduce((s, w) => s + f(w), 0);
-  const wall = sum((w) => w.wallSeconds);
-  const messages = sum((w) => w.messages);
-  const deliveries = { v1: sum((w) => w.deliveries.v1), v2: sum((w) => w.deliveries.v2) };
-  const cpu = (name: string) =>
-    list.every((w) => w.cpuSeconds[name] !== undefined) ? sum((w) => w.cpuSeconds[name]!) : undefined;
-  const perMessage = (s: number | undefined) =>
-    s === undefined ? undefined : round((s * 1e6) / Math.max(1, messages), 1);
+function combineWindows(
+  label: string,
+  list: readonly RawWindow[],
+  quiet: readonly RawWindow[],
+): SteadyWindows {
+  const sum = (ws: readonly RawWindow[], f: (w: RawWindow) => number) => ws.reduce((s, w) => s + f(w), 0);
+  const wall = sum(list, (w) => w.wallSeconds);
+  const quietWall = sum(quiet, (w) => w.wallSeconds);
+  const messages = sum(list, (w) => w.messages);
+  const deliveries = { v1: sum(list, (w) => w.deliveries.v1), v2: sum(list, (w) => w.deliveries.v2) };
+  const seconds = (ws: readonly RawWindow[], role: string) =>
+    ws.length > 0 && ws.every((w) => w.cpuSeconds[role] !== undefined)
+      ? sum(ws, (w) => w.cpuSeconds[role]!)
+      : undefined;
+  /** CPU seconds of `role` in the windows beyond what it spends at its quiet rate over as long. */
+  const marginal = (role: string) => {
+    const busy = seconds(list, role);
+    const idle = seconds(quiet, role);
+    return busy === undefined ? undefined : busy - (idle === undefined ? 0 : (idle / quietWall) * wall);
+  };
+  const perMessage = (role: string) => {
+    const s = marginal(role);
+    return s === undefined ? undefined : round((s * 1e6) / Math.max(1, messages), 1);
+  };
+  const roles = {
+    ingest: `${label}:ingest`,
+    edges: `${label}:edges`,
+    redis: 'redis',
+    rabbitmq: 'rabbitmq',
+    machine: 'machine',
+  };
   const cores: Record<string, number> = {};
-  for (const name of ['ingest', 'redis', 'rabbitmq', 'edges', 'machine']) {
-    const s = cpu(name);
-    if (s !== undefined) cores[name] = round(s / wall, 3);
+  const quietCores: Record<string, number> = {};
+  for (const [name, role] of Object.entries(roles)) {
+    const busy = seconds(list, role);
+    if (busy !== undefined) cores[name] = round(busy / wall, 3);
+    const idle = seconds(quiet, role);
+    if (idle !== undefined) quietCores[name] = round(idle / quietWall, 3);
   }
-  const ingest = perMessage(cpu('ingest'))!;
-  const redis = perMessage(cpu('redis'));
+  const ingest = perMessage(roles.ingest)!;
+  const redis = perMessage('redis');
   const v1 = list.map((w) => w.latencyUs.v1).filter((h): h is HistogramJson => h !== undefined);
-  const batches = sum((w) => w.batches);
-  const recordCalls = sum((w) => w.recordCalls);
+  const v2 = list.map((w) => w.latencyUs.v2).filter((h): h is HistogramJson => h !== undefined);
+  const batches = sum(list, (w) => w.batches);
+  const recordCalls = sum(list, (w) => w.recordCalls);
   return {
     windows: list.length,
     seconds: round(wall, 1),
@@ -277,20 +342,24 @@ function combineWindows(list: readonly RawWindow[]): SteadyWindows {
     deliveries,
     latency: {
       v1: v1.length > 0 ? summarize(mergeHistograms(v1)) : undefined,
-      v2: summarize(mergeHistograms(list.map((w) => w.latencyUs.v2))),
+      v2: summarize(mergeHistograms(v2)),
     },
     cores,
+    quietCores,
     cpuUsPerMessage: {
       ingest,
       redis,
       ingestPlusRedis: redis === undefined ? undefined : round(ingest + redis, 1),
-      rabbitmq: perMessage(cpu('rabbitmq')),
+      rabbitmq: perMessage('rabbitmq'),
     },
-    edgeCpuUsPerDelivery: round((cpu('edges')! * 1e6) / Math.max(1, deliveries.v1 + deliveries.v2), 2),
+    edgeCpuUsPerDelivery: round(
+      ((marginal(roles.edges) ?? 0) * 1e6) / Math.max(1, deliveries.v1 + deliveries.v2),
+      2,
+    ),
     ingestBatches: batches,
     historyRecordMs:
-      recordCalls > 0 ? round((sum((w) => w.recordSeconds) * 1000) / recordCalls, 3) : undefined,
-    busPublishMs: batches > 0 ? round((sum((w) => w.publishSeconds) * 1000) / batches, 3) : undefined,
+      recordCalls > 0 ? round((sum(list, (w) => w.recordSeconds) * 1000) / recordCalls, 3) : undefined,
+    busPublishMs: batches > 0 ? round((sum(list, (w) => w.publishSeconds) * 1000) / batches, 3) : undefined,
     problems: [...new Set(list.flatMap((w) => w.problems))],
   };
 }
@@ -312,6 +381,7 @@ async function startInstallation(
   ctx: BenchContext,
   p: RollingRestartParams,
   historyOn: boolean,
+  redisUrl: string | undefined,
 ): Promise<Installation> {
   const label = historyOn ? 'rolling-on' : 'rolling-off';
   const exchange = await ctx.topicExchange(label);
@@ -319,6 +389,7 @@ async function startInstallation(
   const target = await startTarget(ctx, 'edge', {
     label,
     edges: p.edges,
+    ...(redisUrl ? { redisUrl } : {}),
     env: {
       LOG_LEVEL: p.logLevel,
       DRAIN_SECONDS: String(p.drainSeconds),
@@ -373,7 +444,9 @@ class Publishing {
       await this.stop();
       this.current = {
         inst,
-        publisher: RoundPublisher.start(inst.sink, inst.source, this.rate / inst.mix.keys.length),
+        publisher: RoundPublisher.start(inst.sink, inst.source, this.rate / inst.mix.keys.length, {
+          spread: true,
+        }),
       };
     }
     return this.current.publisher;
@@ -442,6 +515,7 @@ async function restartEdges(
   p: RollingRestartParams,
   inst: Installation,
   publishing: Publishing,
+  infra: Record<string, number>,
 ): Promise<RestartMeasure> {
   const { target, clients } = inst;
   const publisher = await publishing.to(inst);
@@ -450,12 +524,13 @@ async function restartEdges(
   const survivors = ['ingest', 'redis', 'rabbitmq', 'harness'];
   const meter = new CpuMeter(
     Object.fromEntries(
-      Object.entries({ ...target.pids, ...ctx.infraPids, ...clients.pids }).filter(
+      Object.entries({ ...target.pids, ...infra, ...clients.pids }).filter(
         ([n]) => survivors.includes(n) || n.startsWith('v'),
       ),
     ),
   );
   const replacements: ServiceProcess[] = [];
+  const sampler = new UpdateSampler(clients.all);
   try {
     const firstTerm = performance.now();
     const update = await rollingUpdate(
@@ -467,7 +542,7 @@ async function restartEdges(
       })),
       service,
       clients.all,
-      { env: target.serviceEnv!, label: inst.label, exitTimeoutMs: (p.drainSeconds + 30) * 1000 },
+      { env: target.serviceEnv!, label: inst.label, exitTimeoutMs: (p.drainSeconds + 30) * 1000, sampler },
     );
     replacements.push(...update.replacements);
     const groups = [{ group: clients.v2, conns: p.clients }];
@@ -475,6 +550,7 @@ async function restartEdges(
     await waitAllBack(groups, 120_000);
     const allBackSeconds = round((performance.now() - firstTerm) / 1000, 2);
     const cpu = meter.read();
+    const sampled = await sampler.stop();
     ctx.log(`    every client streaming again ${allBackSeconds} s after the first SIGTERM`);
     // Messages keep flowing through the replaced edges a moment, then publishing stops.
     await publisher.waitRounds(Math.max(2, Math.ceil(p.rate / inst.mix.keys.length)));
@@ -493,8 +569,12 @@ async function restartEdges(
       v1,
       server: addCounters([...update.steps.map((s) => s.resumedBefore), ...fresh]),
       cpu,
+      edgeCores: sampled.edgeCores,
+      edgeCpuSeconds: sampled.byEdge,
+      timeline: sampler.timeline,
     };
   } finally {
+    await sampler.stop();
     await Promise.all(replacements.map((r) => r.child.stop()));
   }
 }
@@ -528,46 +608,66 @@ export async function measureRollingRestart(
   if (note) ctx.log(`    ${note}`);
   const publishing = new Publishing(p.rate);
   const started: Installation[] = [];
+  const privateRedis = p.privateRedis
+    ? await startPrivateRedis(path.join(ctx.runDir, 'redis-private.log'))
+    : undefined;
+  const infra = { ...ctx.infraPids, ...(privateRedis ? { redis: privateRedis.pid } : {}) };
+  const redisUrl = privateRedis?.url;
   try {
     const [on, off] = await Promise.all([
-      startInstallation(ctx, p, true).then((i) => (started.push(i), i)),
-      p.compareHistoryOff ? startInstallation(ctx, p, false).then((i) => (started.push(i), i)) : undefined,
+      startInstallation(ctx, p, true, redisUrl).then((i) => (started.push(i), i)),
+      p.compareHistoryOff
+        ? startInstallation(ctx, p, false, redisUrl).then((i) => (started.push(i), i))
+        : undefined,
     ]);
     // Steady windows, publishing to one installation at a time, in the order on, off, off, on, …
-    // (so a drift of the machine's load over the run weighs on both alike).
-    const windows = new Map<Installation, RawWindow[]>([[on, []]]);
-    if (off) windows.set(off, []);
+    // (so a drift of the machine's load over the run weighs on both alike), and after each pair a
+    // quiet one, publishing nothing (what the processes cost without messages).
+    const insts = off ? [on, off] : [on];
+    const windows: RawWindow[] = [];
     for (let pair = 0; pair < p.windowPairs; pair++) {
       const order = off ? (pair % 2 === 0 ? [on, off] : [off, on]) : [on];
       for (const inst of order) {
         const publisher = await publishing.to(inst);
         await sleep(p.warmupSeconds * 1000);
         ctx.log(`    steady window ${inst.label}, ${p.windowSeconds} s at ${p.rate} msg/s`);
-        windows.get(inst)!.push(await measureWindow(ctx, inst, publisher, p.windowSeconds));
+        windows.push(await measureWindow(insts, infra, { inst, publisher }, p.windowSeconds));
       }
+      await publishing.stop();
+      await sleep(p.warmupSeconds * 1000);
+      ctx.log(`    quiet window, ${p.windowSeconds} s`);
+      windows.push(await measureWindow(insts, infra, undefined, p.windowSeconds));
     }
-    await publishing.stop();
-    if (off) {
-      await stopInstallation(ctx, off);
-      started.splice(started.indexOf(off), 1);
-    }
+    const quiet = windows.filter((w) => w.label === undefined);
     const summary = (inst: Installation): InstallationMeasure => ({
       historySeconds: Number(inst.target.serviceEnv?.HISTORY_SECONDS ?? 300),
       mix: inst.mix.description,
       distinctBindings: inst.mix.distinctBindings,
       connectSeconds: inst.connectSeconds,
-      window: combineWindows(windows.get(inst)!),
+      window: combineWindows(
+        inst.label,
+        windows.filter((w) => w.label === inst.label),
+        quiet,
+      ),
     });
-    const restart = await restartEdges(ctx, p, on, publishing);
+    const onSummary = summary(on);
+    const offSummary = off ? summary(off) : undefined;
+    if (off) {
+      await stopInstallation(ctx, off);
+      started.splice(started.indexOf(off), 1);
+    }
+    const restart = await restartEdges(ctx, p, on, publishing, infra);
     return {
       params: p,
       capacityNote: note,
-      on: { ...summary(on), restart },
-      off: off ? summary(off) : undefined,
+      redis: privateRedis ? 'private' : 'shared',
+      on: { ...onSummary, restart },
+      off: offSummary,
     };
   } finally {
     await publishing.stop().catch(() => undefined);
     for (const inst of started) await stopInstallation(ctx, inst).catch(() => undefined);
+    await privateRedis?.stop();
   }
 }
 
@@ -616,6 +716,8 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     figure('v2: stream end → ready again, p50', 'ms', { edge: v2.reconnectTime.p50Ms }),
     figure('v2: stream end → ready again, p99', 'ms', { edge: v2.reconnectTime.p99Ms }),
     figure('first SIGTERM → every client streaming again', 's', { edge: r.allBackSeconds }),
+    figure("edges' CPU during the update (all edge processes)", 'cores', { edge: r.edgeCores }),
+    figure("edges' CPU in the history-on steady windows", 'cores', { edge: on.cores.edges }),
     figure('edges: resumes without a gap', '', { edge: r.server.lossless }),
     figure('edges: resumes with a gap', '', { edge: r.server.gap }, { kind: 'atMost', value: 0 }),
     figure('edges: messages replayed', '', { edge: r.server.replayed }),
@@ -643,22 +745,37 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
           }),
         ]
       : []),
-    figure('history on: ingest CPU per message', 'µs', { edge: on.cpuUsPerMessage.ingest }),
-    figure('history on: Redis CPU per message', 'µs', { edge: on.cpuUsPerMessage.redis }),
+    figure('history on: ingest CPU per message (beyond its quiet rate)', 'µs', {
+      edge: on.cpuUsPerMessage.ingest,
+    }),
+    figure('history on: Redis CPU per message (beyond its quiet rate)', 'µs', {
+      edge: on.cpuUsPerMessage.redis,
+    }),
     figure('history on: ingest history record per batch (mean)', 'ms', { edge: on.historyRecordMs }),
     figure('history on: ingest bus publish per batch (mean)', 'ms', { edge: on.busPublishMs }),
     ...(off
       ? [
-          figure('history off: ingest CPU per message', 'µs', { edge: off.cpuUsPerMessage.ingest }),
-          figure('history off: Redis CPU per message', 'µs', { edge: off.cpuUsPerMessage.redis }),
+          figure('history off: ingest CPU per message (beyond its quiet rate)', 'µs', {
+            edge: off.cpuUsPerMessage.ingest,
+          }),
+          figure('history off: Redis CPU per message (beyond its quiet rate)', 'µs', {
+            edge: off.cpuUsPerMessage.redis,
+          }),
           figure('history off: ingest bus publish per batch (mean)', 'ms', { edge: off.busPublishMs }),
           figure('ingest + Redis CPU per message, history on − off', 'µs', {
             edge: diff(on.cpuUsPerMessage.ingestPlusRedis, off.cpuUsPerMessage.ingestPlusRedis, 1),
           }),
         ]
       : []),
-    figure('machine CPU in the history-on window (of 2 cores)', 'cores', { edge: on.cores.machine }),
-    ...(off ? [figure('machine CPU in the history-off window', 'cores', { edge: off.cores.machine })] : []),
+    figure("edges' CPU per delivery (beyond their quiet rate), history on", 'µs', {
+      edge: on.edgeCpuUsPerDelivery,
+    }),
+    figure('quiet: ingest + Redis while nothing is published', 'cores', {
+      edge: round((on.quietCores.ingest ?? 0) + (on.quietCores.redis ?? 0), 3),
+    }),
+    figure('machine CPU in the history-on windows (of 2 cores)', 'cores', { edge: on.cores.machine }),
+    ...(off ? [figure('machine CPU in the history-off windows', 'cores', { edge: off.cores.machine })] : []),
+    figure('machine CPU in the quiet windows', 'cores', { edge: on.quietCores.machine }),
   ];
 
   const checks: Check[] = [
@@ -711,10 +828,13 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     off
       ? `History on vs off: a second installation with HISTORY_SECONDS=0 (its own ingest, ${m.params.edges} ` +
         `edges, exchange and the same clients) runs alongside; the ${m.params.rate} msg/s go to one ` +
-        `installation at a time, in windows alternating on, off, off, on, so both meet the same machine. ` +
-        `CPU per message from per-thread counters (/proc/<pid>/task/*/schedstat) over each installation's ` +
-        `own windows; Redis is the machine's own and serves both installations and other work, so its ` +
-        `figure carries their idle load in both columns alike (and other tenants' work as noise).`
+        `installation at a time, in windows alternating on, off, off, on, …, each pair followed by a quiet ` +
+        `window publishing nothing, so both meet the same machine. CPU per message: a process's CPU in its ` +
+        `installation's windows beyond its rate in the quiet windows (timers, pings, lease renewals), per ` +
+        `message, from per-thread counters (/proc/<pid>/task/*/schedstat). Redis: ` +
+        (m.redis === 'private'
+          ? "a redis-server of this run (the machine's serves other work too)."
+          : "the machine's, shared with other work: its figure carries that work as noise.")
       : 'History on vs off: not run (compareHistoryOff false).',
   ];
   if (m.capacityNote) notes.unshift(m.capacityNote);
@@ -742,6 +862,7 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           windowPairs: 1,
           maxPending: 200,
           compareHistoryOff: true,
+          privateRedis: true,
           logLevel: 'warn',
         }
       : {
@@ -749,16 +870,17 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           v1Clients: 1_000,
           edges: 3,
           rate: 100,
-          groups: 20,
+          groups: 50,
           payloadBytes: 512,
           drainSeconds: 5,
           retryMs: 1000,
           v1ReconnectJitterMs: 1000,
           warmupSeconds: 3,
-          windowSeconds: 15,
-          windowPairs: 2,
-          maxPending: 200,
+          windowSeconds: 10,
+          windowPairs: 3,
+          maxPending: 1000,
           compareHistoryOff: true,
+          privateRedis: true,
           logLevel: 'warn',
         },
   async run(ctx, p): Promise<ScenarioResult> {
