@@ -128,7 +128,7 @@ static unsigned next_endpoint;
 #define ID_DASH UINT64_MAX
 #define MAX_PHASES 16
 static int cur_phase;
-static uint64_t phase_origin_ns[MAX_PHASES], phase_ends[MAX_PHASES], phase_unattributed;
+static uint64_t phase_origin_ns[MAX_PHASES], phase_ends[MAX_PHASES], phase_retry_only[MAX_PHASES], phase_unattributed;
 static hist_t phase_back[MAX_PHASES];
 
 static char **paths;
@@ -227,7 +227,10 @@ static void close_conn(conn_t *c) {
   if (c->state == ST_CLOSED) return;
   if (c->state == ST_STREAM && c->ready) st.closed_after_ready++;
   else st.closed_before_ready++;
-  if (c->state == ST_STREAM && !c->saw_event) st.retry_only++;
+  if (c->state == ST_STREAM && !c->saw_event) {
+    st.retry_only++;
+    phase_retry_only[cur_phase]++;
+  }
   if (!c->ready) pending--;
   close(c->fd);
   c->state = ST_CLOSED;
@@ -734,8 +737,9 @@ static void report(const char *reason) {
   printf(",\"phases\":[");
   int first = 1;
   for (int k = 0; k < MAX_PHASES; k++) {
-    if (!phase_ends[k] && !phase_back[k].n) continue;
-    printf("%s{\"phase\":%d,\"ends\":%llu,", first ? "" : ",", k, U(phase_ends[k]));
+    if (!phase_ends[k] && !phase_back[k].n && !phase_retry_only[k]) continue;
+    printf("%s{\"phase\":%d,\"ends\":%llu,\"retryOnly\":%llu,", first ? "" : ",", k, U(phase_ends[k]),
+           U(phase_retry_only[k]));
     print_hist("backUs", &phase_back[k]);
     putchar('}');
     first = 0;

@@ -62,6 +62,28 @@ export interface UpdateStep {
   readonly sigtermToInServiceSeconds: number;
   /** What the old edge's metrics said just before its SIGTERM (streams it resumed until then). */
   readonly resumedBefore: ResumeCounters;
+  /**
+   * Connects the edge answered while draining (v2: 200, `retry:`, end; v1: 503), from its metrics
+   * read until it stopped answering. The load balancer sends it none after it left the Service;
+   * these were on their way before (in its accept queue, or not yet read).
+   */
+  readonly connectsWhileDraining: number;
+}
+
+/** Polls `events_edge_connections_rejected_total{reason="draining"}` until the edge is gone; the last value. */
+async function watchDrainRejections(metricsPort: number, exited: Promise<unknown>): Promise<number> {
+  let last = 0;
+  let gone = false;
+  void exited.then(() => (gone = true));
+  while (!gone) {
+    try {
+      last = await readSum(metricsPort, 'events_edge_connections_rejected_total', ['reason="draining"']);
+    } catch {
+      return last; // the ops server closed: the edge is stopping
+    }
+    await sleep(100);
+  }
+  return last;
 }
 
 export interface RollingUpdate {
@@ -144,6 +166,11 @@ export async function rollingUpdate(
     readonly label: string;
     readonly exitTimeoutMs: number;
     readonly sampler?: UpdateSampler;
+    /**
+     * Seconds between taking the edge out of the Service and its SIGTERM (the chart's preStop
+     * sleep): connections already on their way to it are served instead of told to come back.
+     */
+    readonly preStopSeconds?: number;
   },
 ): Promise<RollingUpdate> {
   for (const [k, e] of edges.entries()) opts.sampler?.watch(`edge${k}`, e.child.pid);
@@ -158,10 +185,12 @@ export async function rollingUpdate(
       readGauge(old.metricsPort, 'events_edge_connections'),
       readResumeCounters(old.metricsPort),
     ]);
+    if (opts.preStopSeconds) await sleep(opts.preStopSeconds * 1000);
     ctx.log(`    SIGTERM edge${k} (${streams} streams)`);
     const term = nowNs();
     old.child.process.kill('SIGTERM');
     for (const g of groups) g.setPhaseOrigin(phase, term);
+    const drainRejections = watchDrainRejections(old.metricsPort, old.child.exited);
     const exitCode = await Promise.race([
       old.child.exited,
       sleep(opts.exitTimeoutMs).then(() => old.child.stop('SIGKILL', 1000).then((c) => `killed (${c})`)),
@@ -185,6 +214,7 @@ export async function rollingUpdate(
       exitToReadySeconds: secondsBetween(exited, ready),
       sigtermToInServiceSeconds: secondsBetween(term, inService),
       resumedBefore,
+      connectsWhileDraining: await drainRejections,
     });
   }
   return { steps, replacements, seconds: secondsBetween(began, nowNs()) };
@@ -218,6 +248,8 @@ export interface PhaseSummary {
   /** Ready streams that ended in the phase (the edge's clients, and any it got back from earlier). */
   readonly streamsEnded: number;
   readonly streamsBack: number;
+  /** Responses in the phase that ended before any event (a draining edge's answer, or a stream it ended while binding). */
+  readonly retryOnly: number;
   /** From the edge's SIGTERM until each of them was `ready` again: max and p99 (s). */
   readonly allBackSeconds: number | undefined;
   readonly p99BackSeconds: number | undefined;
@@ -237,6 +269,7 @@ export function summarizePhases(r: ClientReport, edges: number): PhaseSummary[] 
       edge: k,
       streamsEnded: p?.ends ?? 0,
       streamsBack: h.n,
+      retryOnly: p?.retryOnly ?? 0,
       allBackSeconds: seconds(h, 1),
       p99BackSeconds: seconds(h, 0.99),
       p50BackSeconds: seconds(h, 0.5),

@@ -92,6 +92,8 @@ export interface ClientReport {
 export interface PhaseReport {
   readonly phase: number;
   readonly ends: number;
+  /** 200 responses in the phase that ended before any event. */
+  readonly retryOnly: number;
   readonly backUs: HistogramJson;
 }
 
@@ -371,6 +373,7 @@ function mergePhases(reports: readonly ClientReport[]): PhaseReport[] {
     .map(([phase, list]) => ({
       phase,
       ends: list.reduce((sum, p) => sum + p.ends, 0),
+      retryOnly: list.reduce((sum, p) => sum + p.retryOnly, 0),
       backUs: mergeHistograms(list.map((p) => p.backUs)),
     }));
 }

@@ -56,6 +56,12 @@ export interface RollingRestartParams {
   readonly payloadBytes: number;
   /** The edges' DRAIN_SECONDS (`--drain-seconds`). */
   readonly drainSeconds: number;
+  /**
+   * Seconds from taking an edge out of the Service to its SIGTERM (the chart's preStop sleep, 5 by
+   * default; 0 here: the endpoint list changes at once, so only connections already in flight reach
+   * the draining edge, and it tells them to come back).
+   */
+  readonly preStopSeconds: number;
   /** The edges' SSE_RETRY_MS: a v2 client reconnects 1–2× this after its stream ended. */
   readonly retryMs: number;
   /** A v1 client opens a new stream a random 0..this ms after the server ended its stream. */
@@ -542,7 +548,13 @@ async function restartEdges(
       })),
       service,
       clients.all,
-      { env: target.serviceEnv!, label: inst.label, exitTimeoutMs: (p.drainSeconds + 30) * 1000, sampler },
+      {
+        env: target.serviceEnv!,
+        label: inst.label,
+        exitTimeoutMs: (p.drainSeconds + 30) * 1000,
+        sampler,
+        preStopSeconds: p.preStopSeconds,
+      },
     );
     replacements.push(...update.replacements);
     const groups = [{ group: clients.v2, conns: p.clients }];
@@ -716,6 +728,10 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     figure('v2: stream end → ready again, p50', 'ms', { edge: v2.reconnectTime.p50Ms }),
     figure('v2: stream end → ready again, p99', 'ms', { edge: v2.reconnectTime.p99Ms }),
     figure('first SIGTERM → every client streaming again', 's', { edge: r.allBackSeconds }),
+    figure('connects in flight at a SIGTERM, answered 200 + retry: by the draining edge', '', {
+      edge: r.steps.reduce((s, x) => s + x.connectsWhileDraining, 0),
+    }),
+    figure('v2 responses that ended before any event (retry-only)', '', { edge: v2.report.retryOnly }),
     figure("edges' CPU during the update (all edge processes)", 'cores', { edge: r.edgeCores }),
     figure("edges' CPU in the history-on steady windows", 'cores', { edge: on.cores.edges }),
     figure('edges: resumes without a gap', '', { edge: r.server.lossless }),
@@ -855,6 +871,7 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           groups: 20,
           payloadBytes: 256,
           drainSeconds: 1,
+          preStopSeconds: 0,
           retryMs: 200,
           v1ReconnectJitterMs: 200,
           warmupSeconds: 0.5,
@@ -873,6 +890,7 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           groups: 50,
           payloadBytes: 512,
           drainSeconds: 5,
+          preStopSeconds: 0,
           retryMs: 1000,
           v1ReconnectJitterMs: 1000,
           warmupSeconds: 3,
