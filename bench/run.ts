@@ -26,7 +26,7 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1)
 rolling-restart only:
-  --clients N         v2 clients (default 10000; quick 200); the v1 group is a tenth of it unless…
+  --clients N         v2 clients (default 10000; quick 200); the v1 group a tenth of it unless --v1-clients
   --v1-clients N      v1 clients on the same edges, for the latency comparison (default 1000; 0: none)
   --drain-seconds S   the edges' DRAIN_SECONDS (default 5; quick 1)
   --rate R            messages per second published throughout (default 100)`;
