@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]]`
- * (reconnect-storm runs the edge system only, whatever --targets says)
+ * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
+ *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R]]`
+ * (reconnect-storm and rolling-restart run the edge system only, whatever --targets says)
  *
  * Runs the named scenarios (all by default) against the real services and the reference
  * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
@@ -22,7 +23,13 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --quick     small loads and short steps (a CI smoke, about a minute)
   --targets   which systems to run (default: edge,reference)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
-  --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2)`;
+  --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
+              rolling-restart 3 unless N > 1)
+rolling-restart only:
+  --clients N         v2 clients (default 10000; quick 200); the v1 group a tenth of it unless --v1-clients
+  --v1-clients N      v1 clients on the same edges, for the latency comparison (default 1000; 0: none)
+  --drain-seconds S   the edges' DRAIN_SECONDS (default 5; quick 1)
+  --rate R            messages per second published throughout (default 100)`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -32,6 +39,10 @@ async function main(): Promise<number> {
       profile: { type: 'boolean', default: false },
       targets: { type: 'string', default: 'edge,reference' },
       edges: { type: 'string', default: '1' },
+      clients: { type: 'string' },
+      'v1-clients': { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      rate: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -42,11 +53,21 @@ async function main(): Promise<number> {
   const unknown = positionals.filter((n) => !SCENARIOS.some((s) => s.name === n));
   const targets = values.targets.split(',').filter(Boolean) as TargetKind[];
   const edges = Number(values.edges);
+  const optional = (v: string | undefined, integer: boolean, min: number) => {
+    if (v === undefined) return { ok: true, value: undefined };
+    const n = Number(v);
+    return { ok: Number.isFinite(n) && n >= min && (!integer || Number.isInteger(n)), value: n };
+  };
+  const clients = optional(values.clients, true, 1);
+  const v1Clients = optional(values['v1-clients'], true, 0);
+  const drainSeconds = optional(values['drain-seconds'], false, 0);
+  const rate = optional(values.rate, false, 0.1);
   if (
     unknown.length > 0 ||
     targets.some((t) => t !== 'edge' && t !== 'reference') ||
     !Number.isInteger(edges) ||
-    edges < 1
+    edges < 1 ||
+    ![clients, v1Clients, drainSeconds, rate].every((o) => o.ok)
   ) {
     console.error(unknown.length > 0 ? `unknown scenario: ${unknown.join(', ')}\n${USAGE}` : USAGE);
     return 2;
@@ -60,6 +81,10 @@ async function main(): Promise<number> {
     profile: values.profile,
     edges,
     targets,
+    ...(clients.value !== undefined ? { clients: clients.value } : {}),
+    ...(v1Clients.value !== undefined ? { v1Clients: v1Clients.value } : {}),
+    ...(drainSeconds.value !== undefined ? { drainSeconds: drainSeconds.value } : {}),
+    ...(rate.value !== undefined ? { rate: rate.value } : {}),
     amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     log: (line) => process.stderr.write(`${line}\n`),

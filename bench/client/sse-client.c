@@ -19,10 +19,31 @@
  * previous publish time of its key) after the new `ready` arrived: otherwise it counts in
  * lostAfterReady, a message the server should have delivered and did not.
  *
+ * Load-balancer mode (--endpoints P1,P2,...): every connection, the first and each reconnect, goes to
+ * the next port of the list, round robin over the whole process, as a Kubernetes Service sends new
+ * connections to its ready endpoints; stdin command "e<P1>,<P2>,...\n" replaces the list (an edge that
+ * drains leaves it, its replacement joins it once ready). It implies reconnect mode.
+ *
+ * Resume mode (--resume, the v2 protocol, with a reconnect mode): the client behaves as a browser's
+ * EventSource does with a v2 stream. It keeps the last `id:` it was sent (a cursor
+ * `<13-digit ms>-<6-digit seq>`, packed into 8 bytes; `-` kept as such), reconnects after the stream's
+ * `retry:` delay (the jitter option only when the server sent none) with `Last-Event-ID: <last id>`,
+ * and does NOT restart the sequence check: a resumed stream must carry on at the next seq, so every
+ * message lost or repeated across a reconnect counts in gaps/missing or duplicates. Also counted:
+ * `gap` events, `message` cursors not after the previous id (cursorRegressions), ids that are neither
+ * `-` nor a cursor (badIds), `retry:` fields, and 200 responses that ended before any event
+ * (retryOnly: what a draining edge answers).
+ *
+ * Phases (any reconnect mode): stdin "p<k>\n" starts phase k (1..15) and "t<k> <ns>\n" sets its origin
+ * (CLOCK_MONOTONIC ns, e.g. when the harness sent SIGTERM). A ready stream that ends is counted in
+ * the current phase, and when its replacement gets `ready`, the time from that phase's origin goes
+ * into the phase's histogram: "how long after edge k's SIGTERM were all its clients streaming again".
+ *
  * Reports are one JSON line on stdout:
  *   - once when every connection has settled (ready, failed or closed): reason "settled";
  *   - on "r\n" on stdin or SIGUSR1: reason "request" (the interval figures then restart);
- *   - on "q\n", end of stdin, SIGTERM or SIGINT: reason "final", then the process exits.
+ *   - on "q\n", end of stdin, SIGTERM or SIGINT: reason "final", then the process exits;
+ *   - on "a<n>\n": {"reason":"ack","token":n}, once every command before it has been applied.
  * Build: gcc -O2 -o sse-client sse-client.c
  */
 #define _GNU_SOURCE
@@ -53,6 +74,10 @@ typedef struct {
   int fd;
   uint8_t state, chunked, chunk_state, ready;
   uint8_t resumed;  /* this stream is a reconnect: the sequence restarts at its first message */
+  uint8_t saw_event; /* this response carried an event (else a 200 that ended at once: retryOnly) */
+  uint8_t end_phase; /* the phase its last ready stream ended in (0: none pending) */
+  uint32_t retry_ms; /* resume mode: the last `retry:` the server sent (0: none) */
+  uint64_t last_id;  /* resume mode: the last id, packed (0: none; ID_DASH: "-") */
   uint32_t chunk_left;
   uint32_t attempt; /* reconnects made so far */
   int64_t next_seq; /* -1: not known yet (a reconnected stream before its first message) */
@@ -89,12 +114,22 @@ static void hist_add(hist_t *h, uint64_t v) {
   if (v > h->max) h->max = v;
 }
 
+#define MAX_PORTS 16
 static struct {
   const char *host, *path;
   int port, src_net, conns, offset, max_pending;
   double rate;
-  int reconnect_ports[16], n_reconnect_ports, jitter_ms;
-} opt = {"127.0.0.1", "/", 0, 0, 1, 0, 256, 0, {0}, 0, 0};
+  int reconnect_ports[MAX_PORTS], n_reconnect_ports, jitter_ms;
+  int balance; /* --endpoints: every connection goes to the next port of reconnect_ports */
+  int resume;  /* --resume: v2 EventSource behaviour */
+} opt = {"127.0.0.1", "/", 0, 0, 1, 0, 256, 0, {0}, 0, 0, 0, 0};
+static unsigned next_endpoint;
+
+#define ID_DASH UINT64_MAX
+#define MAX_PHASES 16
+static int cur_phase;
+static uint64_t phase_origin_ns[MAX_PHASES], phase_ends[MAX_PHASES], phase_retry_only[MAX_PHASES], phase_unattributed;
+static hist_t phase_back[MAX_PHASES];
 
 static char **paths;
 static int n_paths;
@@ -106,6 +141,7 @@ static struct {
   uint64_t reconnects, reconnect_ready, lost_after_ready, first_ready_ns, last_ready_ns;
   uint64_t first_end_ns, last_end_ns; /* reconnect mode: first and last end of a ready stream */
   uint64_t reconnect_ready_at_last_end;
+  uint64_t gap_events, cursor_regressions, bad_ids, retry_fields, retry_only;
   int last_status;
   char first_error[256];
 } st;
@@ -191,20 +227,29 @@ static void close_conn(conn_t *c) {
   if (c->state == ST_CLOSED) return;
   if (c->state == ST_STREAM && c->ready) st.closed_after_ready++;
   else st.closed_before_ready++;
+  if (c->state == ST_STREAM && !c->saw_event) {
+    st.retry_only++;
+    phase_retry_only[cur_phase]++;
+  }
   if (!c->ready) pending--;
   close(c->fd);
   c->state = ST_CLOSED;
   drop_buf(c);
-  if (opt.n_reconnect_ports > 0) {
+  if (opt.balance || opt.n_reconnect_ports > 0) {
     uint64_t now = now_ns();
     if (c->ready || !c->ended_ns) c->ended_ns = now; /* a failed retry keeps the first end */
     if (c->ready) {
       if (!st.first_end_ns) st.first_end_ns = now;
       st.last_end_ns = now;
       st.reconnect_ready_at_last_end = st.reconnect_ready;
+      c->end_phase = (uint8_t)cur_phase;
+      phase_ends[cur_phase]++;
     }
-    uint64_t jitter = opt.jitter_ms > 0 ? (uint64_t)(rand() % (opt.jitter_ms * 1000)) * 1000 : 0;
-    due_push(now + jitter, (uint32_t)(c - conns));
+    /* As a browser: the server's retry: delay; without one, a random 0..jitter. */
+    uint64_t delay = opt.resume && c->retry_ms > 0 ? (uint64_t)c->retry_ms * 1000000ull
+                     : opt.jitter_ms > 0 ? (uint64_t)(rand() % (opt.jitter_ms * 1000)) * 1000
+                                         : 0;
+    due_push(now + delay, (uint32_t)(c - conns));
   }
 }
 
@@ -248,28 +293,84 @@ static void on_message(conn_t *c, const char *data, const char *end, uint64_t no
   hist_add(&lat_interval, us);
 }
 
-/* One complete frame [p, end): "event: <kind>\ndata: <json>\nid: -\n" (blank line removed). */
+/* A cursor `<13 digits>-<6 digits>` packed as ms * 1e6 + seq (string order = number order); 0 if not. */
+static uint64_t pack_cursor(const char *p, size_t len) {
+  if (len != 20 || p[13] != '-') return 0;
+  uint64_t ms = 0, seq = 0;
+  for (int i = 0; i < 13; i++) {
+    if (p[i] < '0' || p[i] > '9') return 0;
+    ms = ms * 10 + (uint64_t)(p[i] - '0');
+  }
+  for (int i = 14; i < 20; i++) {
+    if (p[i] < '0' || p[i] > '9') return 0;
+    seq = seq * 10 + (uint64_t)(p[i] - '0');
+  }
+  return ms * 1000000ull + seq + 1; /* + 1: the origin cursor is not "none" */
+}
+
+/* Resume mode: keeps an event's id (the browser's lastEventId). Messages must move past the last one. */
+static void on_id(conn_t *c, const char *id, size_t len, int is_message) {
+  if (len == 1 && id[0] == '-') {
+    c->last_id = ID_DASH;
+    return;
+  }
+  uint64_t v = pack_cursor(id, len);
+  if (!v) {
+    st.bad_ids++;
+    note_error("an id that is neither - nor a cursor", 36);
+    return;
+  }
+  if (c->last_id != 0 && c->last_id != ID_DASH && (is_message ? v <= c->last_id : v < c->last_id)) {
+    st.cursor_regressions++;
+    note_error("a cursor not after the previous id", 34);
+  }
+  c->last_id = v;
+}
+
+/*
+ * One complete frame [p, end) (blank line removed): "event: <kind>\ndata: <json>\nid: <id>\n", or a
+ * lone "retry: <ms>\n" (v2 streams start with one).
+ */
 static void on_frame(conn_t *c, const char *p, const char *end, uint64_t now) {
-  if (end - p < 7 || memcmp(p, "event: ", 7) != 0) {
+  const char *kind = NULL, *data = NULL, *data_end = NULL, *id = NULL;
+  size_t klen = 0, idlen = 0;
+  int retry = 0;
+  for (const char *line = p; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    const char *le = nl ? nl : end;
+    size_t ll = (size_t)(le - line);
+    if (ll >= 7 && memcmp(line, "event: ", 7) == 0) {
+      kind = line + 7;
+      klen = ll - 7;
+    } else if (ll >= 6 && memcmp(line, "data: ", 6) == 0) {
+      if (!data) {
+        data = line + 6;
+        data_end = le;
+      }
+    } else if (ll >= 4 && memcmp(line, "id: ", 4) == 0) {
+      id = line + 4;
+      idlen = ll - 4;
+    } else if (ll > 7 && memcmp(line, "retry: ", 7) == 0) {
+      c->retry_ms = (uint32_t)strtoul(line + 7, NULL, 10);
+      retry = 1;
+    } else {
+      st.bad_frames++;
+      return;
+    }
+    line = le + 1;
+  }
+  if (retry) st.retry_fields++;
+  if (!kind) {
+    if (!retry) st.bad_frames++;
+    return;
+  }
+  if (!data) {
     st.bad_frames++;
     return;
   }
-  const char *kind = p + 7;
-  const char *nl = memchr(kind, '\n', (size_t)(end - kind));
-  if (!nl) {
-    st.bad_frames++;
-    return;
-  }
-  size_t klen = (size_t)(nl - kind);
-  const char *data = nl + 1;
-  if (end - data < 6 || memcmp(data, "data: ", 6) != 0) {
-    st.bad_frames++;
-    return;
-  }
-  data += 6;
-  const char *data_end = memchr(data, '\n', (size_t)(end - data));
-  if (!data_end) data_end = end;
-  if (klen == 7 && memcmp(kind, "message", 7) == 0) {
+  c->saw_event = 1;
+  int is_message = klen == 7 && memcmp(kind, "message", 7) == 0;
+  if (is_message) {
     on_message(c, data, data_end, now);
   } else if (klen == 5 && memcmp(kind, "ready", 5) == 0) {
     if (!c->ready) {
@@ -285,15 +386,25 @@ static void on_frame(conn_t *c, const char *p, const char *end, uint64_t now) {
         hist_add(&reconnect_lat, (now - c->ended_ns) / 1000);
         c->ended_ns = 0;
       }
+      if (c->end_phase) {
+        uint64_t origin = phase_origin_ns[c->end_phase];
+        if (origin && now > origin) hist_add(&phase_back[c->end_phase], (now - origin) / 1000);
+        else phase_unattributed++;
+        c->end_phase = 0;
+      }
     }
   } else if (klen == 4 && memcmp(kind, "ping", 4) == 0) {
     st.pings++;
   } else if (klen == 5 && memcmp(kind, "error", 5) == 0) {
     st.error_events++;
     note_error(data, (size_t)(data_end - data));
+  } else if (klen == 3 && memcmp(kind, "gap", 3) == 0) {
+    st.gap_events++;
+    note_error("gap event", 9);
   } else {
     st.bad_frames++;
   }
+  if (opt.resume && id) on_id(c, id, idlen, is_message);
 }
 
 /* Feeds de-chunked body bytes; frames end with a blank line. */
@@ -489,7 +600,7 @@ static void build_request(conn_t *c, int index, int port) {
   int nlen = snprintf(num, sizeof num, "%d", index);
   const char *path = n_paths > 0 ? paths[index % n_paths] : opt.path;
   size_t plen = strlen(path);
-  ensure_cap(c, (uint32_t)(plen * 2 + 256));
+  ensure_cap(c, (uint32_t)(plen * 2 + 320));
   char *o = c->buf;
   o += sprintf(o, "GET ");
   for (const char *p = path; *p;) {
@@ -501,7 +612,14 @@ static void build_request(conn_t *c, int index, int port) {
       *o++ = *p++;
     }
   }
-  o += sprintf(o, " HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n\r\n", opt.host, port);
+  o += sprintf(o, " HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n", opt.host, port);
+  if (opt.resume && c->last_id == ID_DASH) o += sprintf(o, "Last-Event-ID: -\r\n");
+  else if (opt.resume && c->last_id) {
+    uint64_t v = c->last_id - 1;
+    o += sprintf(o, "Last-Event-ID: %013llu-%06llu\r\n", (unsigned long long)(v / 1000000ull),
+                 (unsigned long long)(v % 1000000ull));
+  }
+  o += sprintf(o, "\r\n");
   c->len = (uint32_t)(o - c->buf);
   c->sent = 0;
 }
@@ -522,7 +640,9 @@ static void open_conn(int i) {
     if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind");
   }
   int again = c->started_ns != 0;
-  int port = again ? opt.reconnect_ports[(i + c->attempt) % opt.n_reconnect_ports] : opt.port;
+  int port = opt.balance ? opt.reconnect_ports[next_endpoint++ % (unsigned)opt.n_reconnect_ports]
+             : again     ? opt.reconnect_ports[(i + c->attempt) % opt.n_reconnect_ports]
+                         : opt.port;
   struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, opt.host, &dst.sin_addr);
   c->fd = fd;
@@ -530,11 +650,13 @@ static void open_conn(int i) {
   c->state = ST_CONNECTING;
   c->chunked = c->chunk_state = 0;
   c->chunk_left = 0;
+  c->saw_event = 0;
   if (again) {
     c->attempt++;
     st.reconnects++;
     if (c->ready) c->resumed = 1;
-    if (c->resumed) c->next_seq = -1;
+    /* v1: a new stream, the sequence restarts; v2 (resume): it must carry on where it was. */
+    if (c->resumed && !opt.resume) c->next_seq = -1;
   }
   c->ready = 0;
   build_request(c, index, port);
@@ -550,6 +672,9 @@ static void open_conn(int i) {
   }
 }
 
+/* Load-balancer mode with every endpoint gone: connections wait until the list has one again. */
+static int has_endpoint(void) { return !opt.balance || opt.n_reconnect_ports > 0; }
+
 static void print_hist(const char *name, const hist_t *h) {
   printf("\"%s\":{\"n\":%llu,\"max\":%llu,\"sum\":%llu,\"buckets\":[", name, (unsigned long long)h->n,
          (unsigned long long)h->max, (unsigned long long)h->sum);
@@ -564,10 +689,11 @@ static void print_hist(const char *name, const hist_t *h) {
 }
 
 static void report(const char *reason) {
-  int64_t seq_min = -1, seq_max = -1;
+  int64_t seq_min = -1, seq_max = -1, seq_sum = 0;
   int open_now = 0, ready_now = 0, unsynced = 0;
   for (int i = 0; i < opened; i++) {
     conn_t *c = &conns[i];
+    if (c->next_seq > 0) seq_sum += c->next_seq;
     if (c->state != ST_CLOSED) open_now++;
     if (c->state != ST_CLOSED && c->ready) ready_now++;
     if (!c->ready) continue;
@@ -588,7 +714,9 @@ static void report(const char *reason) {
          "\"inOrder\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"missing\":%llu,\"badFrames\":%llu,"
          "\"nextSeqMin\":%lld,\"nextSeqMax\":%lld,\"reconnects\":%llu,\"reconnectReady\":%llu,"
          "\"lostAfterReady\":%llu,\"waitingReconnect\":%d,\"readyWithoutMessage\":%d,\"nowNs\":%llu,\"firstReadyNs\":%llu,"
-         "\"lastReadyNs\":%llu,\"firstEndNs\":%llu,\"lastEndNs\":%llu,\"reconnectReadyAtLastEnd\":%llu,\"firstError\":\"%s\",",
+         "\"lastReadyNs\":%llu,\"firstEndNs\":%llu,\"lastEndNs\":%llu,\"reconnectReadyAtLastEnd\":%llu,"
+         "\"nextSeqSum\":%lld,\"gapEvents\":%llu,\"cursorRegressions\":%llu,\"badIds\":%llu,\"retryFields\":%llu,"
+         "\"retryOnly\":%llu,\"phaseUnattributed\":%llu,\"firstError\":\"%s\",",
          reason, (int)getpid(), (double)(now - start_ns) / 1e6, (double)(now - interval_started_ns) / 1e6,
          opt.conns, opened, open_now, ready_now, U(st.connected), U(st.connect_failed), U(st.http_ok),
          U(st.http_bad), st.last_status, U(st.ready), U(st.error_events), U(st.pings),
@@ -596,8 +724,9 @@ static void report(const char *reason) {
          U(st.bytes), U(st.in_order), U(st.duplicates), U(st.gaps), U(st.missing), U(st.bad_frames),
          (long long)seq_min, (long long)seq_max, U(st.reconnects), U(st.reconnect_ready),
          U(st.lost_after_ready), due_len, unsynced, U(now), U(st.first_ready_ns), U(st.last_ready_ns), U(st.first_end_ns),
-         U(st.last_end_ns), U(st.reconnect_ready_at_last_end), st.first_error);
-#undef U
+         U(st.last_end_ns), U(st.reconnect_ready_at_last_end), (long long)seq_sum, U(st.gap_events),
+         U(st.cursor_regressions), U(st.bad_ids), U(st.retry_fields), U(st.retry_only), U(phase_unattributed),
+         st.first_error);
   print_hist("latencyUs", &lat_total);
   putchar(',');
   print_hist("intervalLatencyUs", &lat_interval);
@@ -605,20 +734,82 @@ static void report(const char *reason) {
   print_hist("readyUs", &ready_lat);
   putchar(',');
   print_hist("reconnectUs", &reconnect_lat);
-  printf("}\n");
+  printf(",\"phases\":[");
+  int first = 1;
+  for (int k = 0; k < MAX_PHASES; k++) {
+    if (!phase_ends[k] && !phase_back[k].n && !phase_retry_only[k]) continue;
+    printf("%s{\"phase\":%d,\"ends\":%llu,\"retryOnly\":%llu,", first ? "" : ",", k, U(phase_ends[k]),
+           U(phase_retry_only[k]));
+    print_hist("backUs", &phase_back[k]);
+    putchar('}');
+    first = 0;
+  }
+  printf("]}\n");
+#undef U
   fflush(stdout);
   memset(&lat_interval, 0, sizeof lat_interval);
   interval_messages = 0;
   interval_started_ns = now;
 }
 
+/* Replaces the endpoint list (load-balancer mode) from "P1,P2,...". */
+static void set_endpoints(const char *list) {
+  int n = 0;
+  for (const char *p = list; *p && n < MAX_PORTS;) {
+    int port = atoi(p);
+    if (port > 0) opt.reconnect_ports[n++] = port;
+    const char *comma = strchr(p, ',');
+    if (!comma) break;
+    p = comma + 1;
+  }
+  opt.n_reconnect_ports = n;
+}
+
+/* One stdin command line; returns 1 to quit. */
+static int run_command(char *line) {
+  switch (line[0]) {
+    case 'q':
+      return 1;
+    case 'r':
+      report("request");
+      break;
+    case 'a': /* acknowledges every command before it */
+      printf("{\"reason\":\"ack\",\"token\":%ld}\n", strtol(line + 1, NULL, 10));
+      fflush(stdout);
+      break;
+    case 'e':
+      set_endpoints(line + 1);
+      break;
+    case 'p': {
+      int k = atoi(line + 1);
+      if (k > 0 && k < MAX_PHASES) cur_phase = k;
+      break;
+    }
+    case 't': {
+      char *rest;
+      long k = strtol(line + 1, &rest, 10);
+      if (k > 0 && k < MAX_PHASES) phase_origin_ns[k] = strtoull(rest, NULL, 10);
+      break;
+    }
+  }
+  return 0;
+}
+
+static char cmd_line[512];
+static size_t cmd_len;
+
 static int on_stdin(void) {
-  char cmd[64];
-  ssize_t n = read(0, cmd, sizeof cmd);
+  char buf[512];
+  ssize_t n = read(0, buf, sizeof buf);
   if (n <= 0) return 1;
   for (ssize_t i = 0; i < n; i++) {
-    if (cmd[i] == 'q') return 1;
-    if (cmd[i] == 'r') report("request");
+    if (buf[i] != '\n') {
+      if (cmd_len < sizeof cmd_line - 1) cmd_line[cmd_len++] = buf[i];
+      continue;
+    }
+    cmd_line[cmd_len] = 0;
+    cmd_len = 0;
+    if (run_command(cmd_line)) return 1;
   }
   return 0;
 }
@@ -627,7 +818,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: sse-client --port P --path PATH --conns N [--host 127.0.0.1] [--index-offset K]\n"
           "                  [--src-net S (1-254; 0 = no bind)] [--connect-rate PER_SEC] [--max-pending M]\n"
-          "                  [--paths-file F] [--reconnect-ports P1,P2,... [--reconnect-jitter-ms J]]\n");
+          "                  [--paths-file F] [--reconnect-ports P1,P2,... [--reconnect-jitter-ms J]]\n"
+          "                  [--endpoints P1,P2,... (--port optional)] [--resume 1]\n");
   exit(2);
 }
 
@@ -663,13 +855,20 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--max-pending")) opt.max_pending = atoi(v);
     else if (!strcmp(a, "--paths-file")) read_paths(v);
     else if (!strcmp(a, "--reconnect-jitter-ms")) opt.jitter_ms = atoi(v);
+    else if (!strcmp(a, "--resume")) opt.resume = atoi(v) != 0;
+    else if (!strcmp(a, "--endpoints")) {
+      set_endpoints(v);
+      opt.balance = 1;
+    }
     else if (!strcmp(a, "--reconnect-ports")) {
-      for (char *tok = strtok((char *)v, ","); tok && opt.n_reconnect_ports < 16; tok = strtok(NULL, ","))
+      for (char *tok = strtok((char *)v, ","); tok && opt.n_reconnect_ports < MAX_PORTS; tok = strtok(NULL, ","))
         opt.reconnect_ports[opt.n_reconnect_ports++] = atoi(tok);
     } else usage();
     i++;
   }
-  if (opt.port <= 0 || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254) usage();
+  if ((opt.port <= 0 && !opt.balance) || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254) usage();
+  if (opt.balance && opt.n_reconnect_ports == 0) usage();
+  if (opt.resume && opt.n_reconnect_ports == 0) usage();
   conns = calloc((size_t)opt.conns, sizeof *conns);
   due_heap = calloc((size_t)opt.conns, sizeof *due_heap);
   if (!conns || !due_heap) die("calloc");
@@ -701,12 +900,14 @@ int main(int argc, char **argv) {
     if (opened < opt.conns) {
       uint64_t now = now_ns();
       uint64_t due = opt.rate > 0 ? (uint64_t)((double)(now - start_ns) / 1e9 * opt.rate) + 1 : (uint64_t)opt.conns;
-      while (opened < opt.conns && (uint64_t)opened < due && pending < opt.max_pending) open_conn(opened);
+      while (opened < opt.conns && (uint64_t)opened < due && pending < opt.max_pending && has_endpoint())
+        open_conn(opened);
       if (opened < opt.conns) timeout = opt.rate > 0 ? 1 : 5;
     }
     if (due_len > 0) {
       uint64_t now = now_ns();
-      while (due_len > 0 && due_heap[0].due_ns <= now && pending < opt.max_pending) open_conn((int)due_pop().idx);
+      while (due_len > 0 && due_heap[0].due_ns <= now && pending < opt.max_pending && has_endpoint())
+        open_conn((int)due_pop().idx);
       if (due_len > 0) {
         int wait_ms = due_heap[0].due_ns > now ? (int)((due_heap[0].due_ns - now) / 1000000) + 1 : 5;
         if (timeout < 0 || wait_ms < timeout) timeout = wait_ms;

@@ -19,6 +19,12 @@ export interface BenchOptions {
   /** Edge processes per edge system (clients are spread over them). */
   readonly edges: number;
   readonly targets: readonly TargetKind[];
+  /** Overrides of a scenario's own parameters (rolling-restart reads them), from the command line. */
+  readonly clients?: number;
+  readonly v1Clients?: number;
+  readonly drainSeconds?: number;
+  /** Messages per second. */
+  readonly rate?: number;
   readonly amqpUrl: string;
   readonly redisUrl: string;
   /** Progress lines (stderr by default). */

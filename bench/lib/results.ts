@@ -66,6 +66,8 @@ export interface ScenarioResult {
   readonly checks: readonly Check[];
   /** Everything else measured, mostly per target (steps, CPU, latency summaries, profiles). */
   readonly details: Readonly<Record<string, unknown>>;
+  /** Lines printed under the table: what was compared with what, what could not run as asked. */
+  readonly notes?: readonly string[];
   readonly error?: string;
 }
 
@@ -98,7 +100,7 @@ function goalText(goal: Goal | undefined): string {
 const show = (v: number | undefined) =>
   v === undefined ? '–' : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(v);
 
-/** The results table, one row per figure and check. */
+/** The results table, one row per figure and check, then the scenarios' notes. */
 export function formatTable(results: readonly ScenarioResult[]): string {
   const rows: string[][] = [['scenario', 'figure', 'ours', 'reference', 'ratio', 'target', 'met']];
   for (const r of results) {
@@ -130,9 +132,13 @@ export function formatTable(results: readonly ScenarioResult[]): string {
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => [...row[i]!].length)));
   const line = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join(' │ ');
-  return [line(rows[0]!), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...rows.slice(1).map(line)].join(
-    '\n',
-  );
+  const notes = results.flatMap((r) => (r.notes ?? []).map((n) => `${r.scenario}: ${n}`));
+  return [
+    line(rows[0]!),
+    widths.map((w) => '─'.repeat(w)).join('─┼─'),
+    ...rows.slice(1).map(line),
+    ...(notes.length > 0 ? ['', ...notes] : []),
+  ].join('\n');
 }
 
 /** Writes the record as bench/results/<timestamp>.json; returns the path. */

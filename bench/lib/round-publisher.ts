@@ -15,14 +15,24 @@ export class RoundPublisher {
     private readonly sink: MessageSink,
     private readonly source: SequencedSource,
     private readonly roundsPerSecond: number,
+    private readonly spread: boolean,
   ) {
     this.loop = this.run();
     this.loop.catch(() => undefined); // observed by waitRounds() and stop()
   }
 
-  /** Starts publishing at once; a failed send ends the loop and is rethrown by stop(). */
-  static start(sink: MessageSink, source: SequencedSource, roundsPerSecond: number): RoundPublisher {
-    return new RoundPublisher(sink, source, roundsPerSecond);
+  /**
+   * Starts publishing at once; a failed send ends the loop and is rethrown by stop(). `spread`: each
+   * round's messages go one at a time, evenly over the round (a steady rate, as live traffic comes),
+   * instead of in one batch at its start.
+   */
+  static start(
+    sink: MessageSink,
+    source: SequencedSource,
+    roundsPerSecond: number,
+    opts: { readonly spread?: boolean } = {},
+  ): RoundPublisher {
+    return new RoundPublisher(sink, source, roundsPerSecond, opts.spread ?? false);
   }
 
   /** Rounds whose messages the broker has confirmed. */
@@ -32,8 +42,18 @@ export class RoundPublisher {
 
   private async run(): Promise<void> {
     const started = performance.now();
+    const keys = this.source.keys.length;
     while (!this.stopped) {
-      await this.sink.send(this.source.next(this.source.keys.length));
+      if (this.spread) {
+        for (let i = 0; i < keys; i++) {
+          await this.sink.send(this.source.next(1));
+          const due = started + ((this.rounds + (i + 1) / keys) * 1000) / this.roundsPerSecond;
+          const wait = due - performance.now();
+          if (wait > 0 && i < keys - 1) await sleep(wait);
+        }
+      } else {
+        await this.sink.send(this.source.next(keys));
+      }
       this.rounds++;
       const due = started + (this.rounds * 1000) / this.roundsPerSecond;
       const wait = due - performance.now();

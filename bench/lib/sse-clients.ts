@@ -62,12 +62,39 @@ export interface ClientReport {
   readonly lastEndNs: number;
   /** Reconnect mode: reconnected streams already ready when the last stream ended. */
   readonly reconnectReadyAtLastEnd: number;
+  /** Sum over connections of the next seq each expects (with a count per key: what they received in order). */
+  readonly nextSeqSum: number;
+  /** Resume mode: `gap` events received. */
+  readonly gapEvents: number;
+  /** Resume mode: `message` cursors not after the previous id (a repeat or a step back). */
+  readonly cursorRegressions: number;
+  /** Resume mode: ids neither `-` nor a cursor. */
+  readonly badIds: number;
+  /** `retry:` fields received (each v2 stream starts with one). */
+  readonly retryFields: number;
+  /** 200 responses that ended before any event (a draining edge's answer to a v2 connect). */
+  readonly retryOnly: number;
+  /** Reconnects whose phase had no origin yet (a harness bug if not 0). */
+  readonly phaseUnattributed: number;
   readonly firstError: string;
   readonly latencyUs: HistogramJson;
   readonly intervalLatencyUs: HistogramJson;
   readonly readyUs: HistogramJson;
   /** Reconnect mode: from a stream's end to the `ready` of its replacement. */
   readonly reconnectUs: HistogramJson;
+  /**
+   * Per phase (see {@link ClientGroup.startPhase}): ready streams that ended in it, and for each
+   * replacement that got `ready`, the time from the phase's origin.
+   */
+  readonly phases: readonly PhaseReport[];
+}
+
+export interface PhaseReport {
+  readonly phase: number;
+  readonly ends: number;
+  /** 200 responses in the phase that ended before any event. */
+  readonly retryOnly: number;
+  readonly backUs: HistogramJson;
 }
 
 let compiled: string | undefined;
@@ -107,18 +134,33 @@ export interface ShardOptions {
   readonly pathsFile?: string;
   /** Reconnect mode: where a connection goes when its stream ends (see sse-client.c). */
   readonly reconnectPorts?: readonly number[];
-  /** Reconnect mode: each reconnect waits a random 0..this many ms. */
+  /** Reconnect mode: each reconnect waits a random 0..this many ms (resume mode: only without `retry:`). */
   readonly reconnectJitterMs?: number;
+  /**
+   * Load-balancer mode: every connection goes to the next of these ports, round robin, like a
+   * Kubernetes Service over its ready endpoints; {@link ClientShard.setEndpoints} changes them.
+   * Implies reconnect mode; `port` is then ignored.
+   */
+  readonly endpoints?: readonly number[];
+  /** Resume mode (v2): Last-Event-ID and the `retry:` delay on reconnect, one sequence across reconnects. */
+  readonly resume?: boolean;
+}
+
+/** The answer to an "a<n>" command: every command before it has been applied. */
+interface AckLine {
+  readonly reason: 'ack';
+  readonly token: number;
 }
 
 export class ClientShard {
-  private readonly reports: JsonLines<ClientReport>;
+  private readonly reports: JsonLines<ClientReport | AckLine>;
+  private acks = 0;
 
   private constructor(
     readonly child: Child,
     readonly options: ShardOptions,
   ) {
-    this.reports = new JsonLines<ClientReport>(child);
+    this.reports = new JsonLines<ClientReport | AckLine>(child);
   }
 
   static start(options: ShardOptions): ClientShard {
@@ -146,6 +188,15 @@ export class ClientShard {
             String(options.reconnectJitterMs ?? 0),
           ]
         : []),
+      ...(options.endpoints && options.endpoints.length > 0
+        ? [
+            '--endpoints',
+            options.endpoints.join(','),
+            '--reconnect-jitter-ms',
+            String(options.reconnectJitterMs ?? 0),
+          ]
+        : []),
+      ...(options.resume ? ['--resume', '1'] : []),
     ];
     const child = spawnChild('sse-client', compileClient(), args, { stdinPipe: true });
     return new ClientShard(child, options);
@@ -155,8 +206,9 @@ export class ClientShard {
     return this.child.pid;
   }
 
-  private next(reason: ClientReport['reason'], from: number, timeoutMs: number): Promise<ClientReport> {
-    return this.reports.next((r) => r.reason === reason, from, timeoutMs, `a "${reason}" report`);
+  private async next(reason: ClientReport['reason'], from: number, timeoutMs: number): Promise<ClientReport> {
+    const line = await this.reports.next((r) => r.reason === reason, from, timeoutMs, `a "${reason}" report`);
+    return line as ClientReport;
   }
 
   /** Waits until every connection is ready or has failed. */
@@ -169,6 +221,39 @@ export class ClientShard {
     const from = this.reports.lines.length;
     this.child.process.stdin!.write('r\n');
     return this.next('request', from, timeoutMs);
+  }
+
+  /** Sends one command line (see sse-client.c) without waiting. */
+  command(line: string): void {
+    this.child.process.stdin!.write(`${line}\n`);
+  }
+
+  /** Sends a command and resolves once the client has applied it (without a report). */
+  private async applied(line: string, timeoutMs = 10_000): Promise<void> {
+    const token = ++this.acks;
+    const from = this.reports.lines.length;
+    this.command(`${line}\na${token}`);
+    await this.reports.next(
+      (r) => r.reason === 'ack' && r.token === token,
+      from,
+      timeoutMs,
+      `the ack of "${line}"`,
+    );
+  }
+
+  /** Load-balancer mode: new connections go to these ports from now on (applied once this resolves). */
+  setEndpoints(ports: readonly number[]): Promise<void> {
+    return this.applied(`e${ports.join(',')}`);
+  }
+
+  /** Starts phase `k` (1..15): ready streams that end from now on count in it (applied once this resolves). */
+  startPhase(k: number): Promise<void> {
+    return this.applied(`p${k}`);
+  }
+
+  /** Sets phase `k`'s origin (CLOCK_MONOTONIC ns: `process.hrtime.bigint()`), e.g. the SIGTERM's time. */
+  setPhaseOrigin(k: number, ns: bigint): void {
+    this.command(`t${k} ${ns}`);
   }
 
   /** Closes every connection, returns the final report, and waits for the process to exit. */
@@ -228,6 +313,18 @@ export class ClientGroup {
   async finish(): Promise<ClientReport> {
     return mergeReports(await Promise.all(this.shards.map((s) => s.finish())));
   }
+
+  async setEndpoints(ports: readonly number[]): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.setEndpoints(ports)));
+  }
+
+  async startPhase(k: number): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.startPhase(k)));
+  }
+
+  setPhaseOrigin(k: number, ns: bigint): void {
+    for (const s of this.shards) s.setPhaseOrigin(k, ns);
+  }
 }
 
 const SUMMED = [
@@ -258,7 +355,28 @@ const SUMMED = [
   'waitingReconnect',
   'readyWithoutMessage',
   'reconnectReadyAtLastEnd',
+  'nextSeqSum',
+  'gapEvents',
+  'cursorRegressions',
+  'badIds',
+  'retryFields',
+  'retryOnly',
+  'phaseUnattributed',
 ] as const;
+
+function mergePhases(reports: readonly ClientReport[]): PhaseReport[] {
+  const byPhase = new Map<number, PhaseReport[]>();
+  for (const r of reports)
+    for (const p of r.phases) byPhase.set(p.phase, [...(byPhase.get(p.phase) ?? []), p]);
+  return [...byPhase.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([phase, list]) => ({
+      phase,
+      ends: list.reduce((sum, p) => sum + p.ends, 0),
+      retryOnly: list.reduce((sum, p) => sum + p.retryOnly, 0),
+      backUs: mergeHistograms(list.map((p) => p.backUs)),
+    }));
+}
 
 export function mergeReports(reports: readonly ClientReport[]): ClientReport {
   const first = reports[0];
@@ -282,5 +400,6 @@ export function mergeReports(reports: readonly ClientReport[]): ClientReport {
     intervalLatencyUs: mergeHistograms(reports.map((r) => r.intervalLatencyUs)),
     readyUs: mergeHistograms(reports.map((r) => r.readyUs)),
     reconnectUs: mergeHistograms(reports.map((r) => r.reconnectUs)),
+    phases: mergePhases(reports),
   } as ClientReport;
 }

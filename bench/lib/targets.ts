@@ -45,6 +45,8 @@ export interface TargetOptions {
   readonly edges?: number;
   /** Label for log files and profile directories. */
   readonly label: string;
+  /** The services' Redis, when not the run's (ctx.options.redisUrl). Edge system only. */
+  readonly redisUrl?: string;
 }
 
 /** Polls an HTTP URL until it answers 200; fails early if `child` exits. */
@@ -123,7 +125,7 @@ function servicesEnv(
   return {
     ...process.env,
     AMQP_URL: ctx.options.amqpUrl,
-    REDIS_URL: ctx.options.redisUrl,
+    REDIS_URL: opts.redisUrl ?? ctx.options.redisUrl,
     KEY_PREFIX: keyPrefix,
     AMQP_QUEUE: queue,
     ALLOWED_EXCHANGE_PREFIXES: 'exchange/bench/',
@@ -232,7 +234,13 @@ async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<T
   };
 }
 
-/** The connect path for one binding list (URL-encoded; `__I__` survives encoding for per-client keys). */
-export function connectPath(bindings: readonly { exchange: string; routingKeyPattern: string }[]): string {
-  return `/api/events/v1/connect/?bindings=${encodeURIComponent(JSON.stringify({ bindings }))}`;
+/**
+ * The connect path for one binding list (URL-encoded; `__I__` survives encoding for per-client keys),
+ * on the v1 routes or the resumable v2 ones.
+ */
+export function connectPath(
+  bindings: readonly { exchange: string; routingKeyPattern: string }[],
+  version: 1 | 2 = 1,
+): string {
+  return `/api/events/v${version}/connect/?bindings=${encodeURIComponent(JSON.stringify({ bindings }))}`;
 }

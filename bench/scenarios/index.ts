@@ -5,6 +5,7 @@ import { ingestThroughputScenario } from './ingest-throughput.js';
 import { latencyScenario } from './latency.js';
 import { memoryScenario } from './memory.js';
 import { reconnectStormScenario } from './reconnect-storm.js';
+import { rollingRestartScenario } from './rolling-restart.js';
 import type { AnyScenario } from './scenario.js';
 
 /** Every scenario, in the order a full run takes them. */
@@ -16,4 +17,5 @@ export const SCENARIOS: readonly AnyScenario[] = [
   bindingScaleScenario,
   ingestThroughputScenario,
   reconnectStormScenario,
+  rollingRestartScenario,
 ] as AnyScenario[];

@@ -84,7 +84,7 @@ const NOT_RUN: Record<string, string> = {
     'example values of two variables for a RabbitMQ cluster, not commands',
   'bash scripts/fetch-helm.sh                          # helm into .tmp/bin/helm (no cluster needed)':
     'the chart tests run these (test/deploy/chart.test.ts, helm lint and template)',
-  'npm run bench                                # every scenario, against both systems (about 9 minutes)':
+  'npm run bench                                # every scenario, against both systems (about 12 minutes)':
     'the benchmarks (minutes); test/bench/smoke.test.ts runs a quick one',
   '# Open connections per edge pod (what the HPA sees), and the total.':
     'PromQL for a Prometheus; the metric names are checked in test/docs/docs.test.ts',
