@@ -63,7 +63,9 @@ export class RedisHistory implements History {
     if (!Number.isInteger(count) || count < 0 || count > SEQ_PER_MS) {
       throw new RangeError(`assign(${count}): a batch takes 1 to ${SEQ_PER_MS} positions`);
     }
-    const [ms, seq] = await this.redis.epHistoryAssign(this.names.historyPosition, count, nowMs);
+    const [ms, seq] = await this.redis
+      .epHistoryAssign(this.names.historyPosition, count, nowMs)
+      .catch(this.afterClusterError);
     const start = Number(ms);
     const cursors: Cursor[] = [];
     for (let i = 0; i < count; i++) cursors.push(formatCursor(start, seq + i));
@@ -145,7 +147,7 @@ export class RedisHistory implements History {
       throwFirstError(results);
       return [results![0]![1], results![1]![1]] as [Buffer | null, RawStreamEntry[]];
     });
-    const [newest, ...replies] = await Promise.all([this.newest(), ...reads]);
+    const [newest, ...replies] = await Promise.all([this.newest(), ...reads]).catch(this.afterClusterError);
     return replies.map(([since, raw]) => {
       // A channel nobody began or recorded (or forgot): complete only from now on.
       let completeAfter = since === null ? newest : since.toString();
@@ -170,7 +172,7 @@ export class RedisHistory implements History {
       const client = this.redis as unknown as Invoke;
       const settled = await Promise.allSettled(calls.map((c) => client[`${c.script}Buffer`]!(...c.args)));
       const failed = settled.find((s) => s.status === 'rejected');
-      if (failed) throw failed.reason;
+      if (failed) this.afterClusterError(failed.reason);
       return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
     }
     const pipeline = this.redis.pipeline();
@@ -180,6 +182,20 @@ export class RedisHistory implements History {
     throwFirstError(results);
     return results!.map(([, value]) => value);
   }
+
+  /**
+   * Rethrows; first, on a Redis Cluster whose slots moved (a fail-over), reloads the slot map. ioredis
+   * does not follow a MOVED reply to a script or a transaction here, and kept sending every retry to
+   * the old owner (seen in test/e2e/redis-cluster.test.ts: records refused with the same MOVED for
+   * 30 s after the fail-over, so nothing was published).
+   */
+  private readonly afterClusterError = (err: unknown): never => {
+    const text = err instanceof Error ? err.message : String(err);
+    if (this.redis instanceof Cluster && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN)\b/.test(text)) {
+      this.redis.refreshSlotsCache();
+    }
+    throw err;
+  };
 
   isConnected(): boolean {
     return isReady(this.redis);
