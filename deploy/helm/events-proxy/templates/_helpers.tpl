@@ -78,7 +78,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULSE_PASSWORD.
+Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULSE_PASSWORD
+(AUTH_JWT_SECRET has its own, below).
 */}}
 {{- define "events-proxy.secretName" -}}
 {{- default (include "events-proxy.fullname" .) .Values.existingSecret.name }}
@@ -91,6 +92,18 @@ Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULS
 {{- if .Values.existingSecret.name }}
 {{- if .Values.existingSecret.keys.redisClusterNodes }}true{{ end }}
 {{- else if .Values.redis.clusterNodes }}true
+{{- end }}
+{{- end }}
+
+{{/*
+A number (or a decimal string, as `--set` passes 0.5) as a decimal without an exponent for whole
+numbers: 1000000, not Go's 1e+06.
+*/}}
+{{- define "events-proxy.decimal" -}}
+{{- if eq (float64 .) (float64 (int64 .)) }}
+{{- int64 . | toString }}
+{{- else }}
+{{- toString . }}
 {{- end }}
 {{- end }}
 
@@ -165,6 +178,91 @@ HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
 LISTEN_BACKLOG: {{ .listenBacklog | int64 | toString | quote }}
 SSE_RETRY_MS: {{ .sseRetryMs | int64 | toString | quote }}
 INSPECTOR_ENABLED: {{ .inspectorEnabled | toString | quote }}
+TRUST_PROXY: {{ .trustProxy | toString | quote }}
+MAX_STREAMS_PER_IP: {{ .maxStreamsPerIp | int64 | toString | quote }}
+MAX_STREAMS_PER_SUBJECT: {{ .maxStreamsPerSubject | int64 | toString | quote }}
+CONNECT_RATE_PER_IP: {{ include "events-proxy.decimal" .connectRatePerIp | quote }}
+CONNECT_BURST_PER_IP: {{ .connectBurstPerIp | int64 | toString | quote }}
+CLIENT_LEASE_SECONDS: {{ .clientLeaseSeconds | int64 | toString | quote }}
+{{- end }}
+{{- with .Values.auth }}
+AUTH_MODE: {{ .mode | quote }}
+AUTH_COOKIE_NAME: {{ .cookieName | quote }}
+AUTH_CLOCK_SKEW_SECONDS: {{ .clockSkewSeconds | int64 | toString | quote }}
+AUTH_JWT_KEYS_RELOAD_SECONDS: {{ .keysReloadSeconds | int64 | toString | quote }}
+{{- if .jwtIssuer }}
+AUTH_JWT_ISSUER: {{ .jwtIssuer | quote }}
+{{- end }}
+{{- if .jwtAudience }}
+AUTH_JWT_AUDIENCE: {{ .jwtAudience | quote }}
+{{- end }}
+{{- end }}
+{{- with include "events-proxy.jwksFile" . }}
+AUTH_JWT_PUBLIC_KEYS_FILE: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Access control (edge only). The key sources count only with auth.mode=jwt.
+*/}}
+{{- define "events-proxy.authJwt" -}}
+{{- if eq (toString .Values.auth.mode) "jwt" }}true{{ end }}
+{{- end }}
+
+{{/*
+Directory the JWKS Secret is mounted on, and the file AUTH_JWT_PUBLIC_KEYS_FILE names (empty when
+no public keys are configured).
+*/}}
+{{- define "events-proxy.jwksDir" -}}
+/etc/events-proxy/jwt-public-keys
+{{- end }}
+
+{{- define "events-proxy.jwksFile" -}}
+{{- if and (include "events-proxy.authJwt" .) .Values.auth.publicKeys.existingSecret }}
+{{- printf "%s/%s" (include "events-proxy.jwksDir" .) .Values.auth.publicKeys.key }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where AUTH_JWT_SECRET comes from: "existing" (auth.existingSecret), "chart" (auth.jwtSecret in the
+chart's Secret) or empty.
+*/}}
+{{- define "events-proxy.jwtSecretSource" -}}
+{{- if include "events-proxy.authJwt" . }}
+{{- if .Values.auth.existingSecret.name }}existing
+{{- else if .Values.auth.jwtSecret }}chart
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart-time checks of the auth values, with messages naming the values to fix.
+*/}}
+{{- define "events-proxy.validateAuth" -}}
+{{- $a := .Values.auth }}
+{{- $mode := toString $a.mode }}
+{{- if not (has $mode (list "none" "jwt")) }}
+{{- fail (printf "auth.mode must be \"none\" or \"jwt\", not %q" $mode) }}
+{{- end }}
+{{- if eq $mode "jwt" }}
+{{- if not (or $a.jwtSecret $a.existingSecret.name $a.publicKeys.existingSecret) }}
+{{- fail "auth.mode=jwt needs a key to check tokens with: set auth.jwtSecret or auth.existingSecret.name (HS256 secret), and/or auth.publicKeys.existingSecret (a Secret holding a JWKS of RS256/ES256 public keys)" }}
+{{- end }}
+{{- if and $a.jwtSecret $a.existingSecret.name }}
+{{- fail "set auth.jwtSecret or auth.existingSecret.name, not both: both would be AUTH_JWT_SECRET" }}
+{{- end }}
+{{- if and $a.jwtSecret .Values.existingSecret.name }}
+{{- fail "auth.jwtSecret goes into the chart's Secret, which is not rendered when existingSecret.name is set: put the HS256 secret into a Secret you manage and set auth.existingSecret.name (and auth.existingSecret.secretKey)" }}
+{{- end }}
+{{- if and $a.jwtSecret (lt (len (toString $a.jwtSecret)) 32) }}
+{{- fail "auth.jwtSecret (AUTH_JWT_SECRET) must be at least 32 bytes" }}
+{{- end }}
+{{- if and $a.existingSecret.name (not $a.existingSecret.secretKey) }}
+{{- fail "auth.existingSecret.secretKey must name the key holding the HS256 secret" }}
+{{- end }}
+{{- if and $a.publicKeys.existingSecret (not $a.publicKeys.key) }}
+{{- fail "auth.publicKeys.key must name the key holding the JWKS" }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -226,6 +324,22 @@ variable), then the secrets, then extraEnv. Call with (dict "ctx" $ "component" 
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $key }}
+{{- end }}
+{{- if eq .component "edge" }}
+{{- $jwtSource := include "events-proxy.jwtSecretSource" $ctx }}
+{{- if eq $jwtSource "existing" }}
+- name: AUTH_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ctx.Values.auth.existingSecret.name }}
+      key: {{ $ctx.Values.auth.existingSecret.secretKey }}
+{{- else if eq $jwtSource "chart" }}
+- name: AUTH_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "events-proxy.fullname" $ctx }}
+      key: AUTH_JWT_SECRET
+{{- end }}
 {{- end }}
 {{- with (index $ctx.Values .component).extraEnv }}
 {{ toYaml . }}
