@@ -83,6 +83,12 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       `a binding change (${tag})`,
       15_000,
     );
+    const quota = { key: `ip:${tag}`, limit: 1 };
+    const grant = await edge.clientLimits.acquireStream([quota]);
+    expect(grant.ok).to.equal(true);
+    expect(await ingest.clientLimits.acquireStream([quota])).to.deep.equal({ ok: false, full: quota });
+    if (grant.ok) grant.release();
+    expect(await edge.clientLimits.takeConnect(`ip:${tag}`, 1, 1)).to.equal(0);
     const [cursor] = await ingest.history.assign(1, Date.now());
     await ingest.history.record([
       { cursor: cursor!, receivedAt: Date.now(), frame: Buffer.from(tag), channels: [channel] },
@@ -128,6 +134,11 @@ describe('cluster: every Redis driver through a Redis outage', function () {
       rejection(() => edge.history.newest(), 'history.newest'),
       rejection(() => edge.history.read([channel, `${channel}:other`], ORIGIN_CURSOR), 'history.read'),
       rejection(() => ingest.history.begin(channel), 'history.begin'),
+      rejection(
+        () => edge.clientLimits.acquireStream([{ key: 'ip:during', limit: 5 }]),
+        'clientLimits.acquireStream',
+      ),
+      rejection(() => edge.clientLimits.takeConnect('ip:during', 1, 1), 'clientLimits.takeConnect'),
       rejection(() => ingest.history.forget(channel), 'history.forget'),
     ]);
 

@@ -11,7 +11,13 @@ import {
 import { ORIGIN_CURSOR, names } from '@events-proxy/protocol';
 import { REDIS_URL, needRedis } from '../support/services.js';
 import { historySuite } from './history.suite.js';
-import { flushPrefix, quietLogger, sharedRedisCluster, testPrefix } from './redis-support.js';
+import {
+  flushClusterPrefix,
+  flushPrefix,
+  quietLogger,
+  sharedRedisCluster,
+  testPrefix,
+} from './redis-support.js';
 
 historySuite('memory', async (retention) => {
   let current = new MemoryHistory(retention);
@@ -56,20 +62,7 @@ historySuite('redis cluster', async (retention, keyPrefix) => {
     a,
     b,
     restart: async () => {
-      // Each node holds the keys of its own slots (the private cluster has no replicas).
-      for (const node of cluster.nodes) {
-        const direct = new Redis({ host: '127.0.0.1', port: node.port });
-        try {
-          let cursor = '0';
-          do {
-            const [next, keys] = await direct.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-            for (const key of keys) await direct.del(key);
-            cursor = next;
-          } while (cursor !== '0');
-        } finally {
-          direct.disconnect();
-        }
-      }
+      await flushClusterPrefix(cluster, keyPrefix);
       return a;
     },
     // The cluster is private to this run and deleted after it: no keys to flush.

@@ -62,6 +62,27 @@ export async function flushPrefix(prefix: string, url = REDIS_URL): Promise<void
   }
 }
 
+/**
+ * Deletes every key under the prefix on every node of a private Redis Cluster (each node holds the
+ * keys of its own slots; the private cluster has no replicas), as a Redis Cluster restarted empty has none.
+ */
+export async function flushClusterPrefix(cluster: PrivateRedisCluster, prefix: string): Promise<void> {
+  for (const node of cluster.nodes) {
+    const direct = new Redis({ host: '127.0.0.1', port: node.port });
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await direct.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', 1000);
+        // One DEL per key: a node refuses a DEL of keys in different slots (CROSSSLOT).
+        for (const key of keys) await direct.del(key);
+        cursor = next;
+      } while (cursor !== '0');
+    } finally {
+      direct.disconnect();
+    }
+  }
+}
+
 function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

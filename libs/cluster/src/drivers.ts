@@ -5,17 +5,20 @@ import type { BusDriverName, CommonConfig } from '@events-proxy/runtime';
 import type { BindQueue } from './bind-queue.js';
 import type { BindingChangeFeed } from './binding-change-feed.js';
 import type { Bus } from './bus.js';
+import { DEFAULT_CLIENT_LEASE_MS, type ClientLimits } from './client-limits.js';
 import { DEFAULT_HISTORY_RETENTION, type History, type HistoryRetention } from './history.js';
 import type { LeaseStore } from './lease-store.js';
 import { BullBindQueue } from './bullmq/bind-queue.js';
 import { MemoryBindQueue } from './memory/bind-queue.js';
 import { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 import { MemoryBus } from './memory/bus.js';
+import { MemoryClientLimits } from './memory/client-limits.js';
 import { MemoryHistory } from './memory/history.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
 import { registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
+import { RedisClientLimits } from './redis/client-limits.js';
 import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
 import { RedisHistory } from './redis/history.js';
 import { RedisLeaseStore } from './redis/lease-store.js';
@@ -32,6 +35,8 @@ export interface Drivers {
   readonly bindingChanges: BindingChangeFeed;
   /** Positions of messages and what each channel retained, for v2 resumes (DESIGN.md §3b). */
   readonly history: History;
+  /** Streams per client and connect rates, counted for the whole installation (edges). */
+  readonly clientLimits: ClientLimits;
   /** Redis-backed (false: the in-process drivers of single-node mode). */
   readonly usesRedis: boolean;
   /** True while every driver is connected (readiness; the same as `events_redis_connected`). */
@@ -51,12 +56,31 @@ export interface RedisDriversOptions {
   readonly logger: DriverLogger;
   /** HISTORY_SECONDS and HISTORY_MAX_MESSAGES (default: theirs). */
   readonly retention?: HistoryRetention;
+  /** CLIENT_LEASE_SECONDS in ms: how long a dead edge's client counts stay (default 30 s). */
+  readonly clientLeaseMs?: number;
+}
+
+export interface MemoryDriversOptions {
+  /** HISTORY_SECONDS and HISTORY_MAX_MESSAGES (default: theirs). */
+  readonly retention?: HistoryRetention;
+  /**
+   * Accepted for symmetry with createRedisDrivers and not used: in one process the edge is the only
+   * holder, and its counts end with it, so nothing is leased.
+   */
+  readonly clientLeaseMs?: number;
+}
+
+/** What createDriversFor takes beyond the common configuration (the edge's own settings). */
+export interface DriversForOptions {
+  /** CLIENT_LEASE_SECONDS in ms (default 30 s; used only with Redis). */
+  readonly clientLeaseMs?: number;
 }
 
 /**
  * The Redis-backed drivers, each on its own connections so one never waits behind another's
  * traffic (a large publish pipeline, a blocking BullMQ read): bus publisher, bus subscriber, lease
- * store, bind queue (which BullMQ duplicates for its blocking readers), binding changes, history.
+ * store, bind queue (which BullMQ duplicates for its blocking readers), binding changes, history,
+ * client limits.
  */
 export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
   const target = redisTarget(opts);
@@ -105,11 +129,18 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     keyPrefix: opts.keyPrefix,
     retention: opts.retention ?? DEFAULT_HISTORY_RETENTION,
   });
-  return withLifecycle({ bus, store, bindQueue, bindingChanges, history }, true);
+  const clientLimits = new RedisClientLimits({
+    redis: connect('client-limits', 2),
+    keyPrefix: opts.keyPrefix,
+    leaseMs: opts.clientLeaseMs ?? DEFAULT_CLIENT_LEASE_MS,
+    logger,
+  });
+  return withLifecycle({ bus, store, bindQueue, bindingChanges, history, clientLimits }, true);
 }
 
 /** Single-node mode without Redis: the in-process drivers behind the same interfaces. */
-export function createMemoryDrivers(retention: HistoryRetention = DEFAULT_HISTORY_RETENTION): Drivers {
+export function createMemoryDrivers(opts: MemoryDriversOptions = {}): Drivers {
+  const retention = opts.retention ?? DEFAULT_HISTORY_RETENTION;
   return withLifecycle(
     {
       bus: new MemoryBus(),
@@ -117,6 +148,7 @@ export function createMemoryDrivers(retention: HistoryRetention = DEFAULT_HISTOR
       bindQueue: new MemoryBindQueue(),
       bindingChanges: new MemoryBindingChangeFeed(),
       history: new MemoryHistory(retention),
+      clientLimits: new MemoryClientLimits(),
     },
     false,
   );
@@ -127,9 +159,13 @@ export function createMemoryDrivers(retention: HistoryRetention = DEFAULT_HISTOR
  * REDIS_CLUSTER_NODES is set, else the in-process ones (single-node mode; the cluster roles'
  * configuration requires one of the two).
  */
-export function createDriversFor(config: CommonConfig, logger: DriverLogger): Drivers {
+export function createDriversFor(
+  config: CommonConfig,
+  logger: DriverLogger,
+  opts: DriversForOptions = {},
+): Drivers {
   if (config.redisUrl === undefined && config.redisClusterNodes === undefined) {
-    return createMemoryDrivers(config.historyRetention);
+    return createMemoryDrivers({ retention: config.historyRetention, clientLeaseMs: opts.clientLeaseMs });
   }
   return createRedisDrivers({
     url: config.redisUrl,
@@ -138,6 +174,7 @@ export function createDriversFor(config: CommonConfig, logger: DriverLogger): Dr
     bus: config.busDriver,
     logger,
     retention: config.historyRetention,
+    clientLeaseMs: opts.clientLeaseMs,
   });
 }
 
@@ -174,7 +211,7 @@ function standalone(client: RedisClient): Redis {
 type Parts = Omit<Drivers, 'usesRedis' | 'isConnected' | 'close'>;
 
 function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
-  const { bus, store, bindQueue, bindingChanges, history } = parts;
+  const { bus, store, bindQueue, bindingChanges, history, clientLimits } = parts;
   return {
     ...parts,
     usesRedis,
@@ -183,11 +220,18 @@ function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
       store.isConnected() &&
       bindQueue.isConnected() &&
       bindingChanges.isConnected() &&
-      history.isConnected(),
+      history.isConnected() &&
+      clientLimits.isConnected(),
     async close() {
       // The bind queue first: its worker may still be taking locks in the store.
       await bindQueue.close();
-      await Promise.all([bus.close(), store.close(), bindingChanges.close(), history.close()]);
+      await Promise.all([
+        bus.close(),
+        store.close(),
+        bindingChanges.close(),
+        history.close(),
+        clientLimits.close(),
+      ]);
     },
   };
 }

@@ -10,6 +10,12 @@ export {
   type HistoryRetention,
   type RecordedMessage,
 } from './history.js';
+export {
+  DEFAULT_CLIENT_LEASE_MS,
+  type ClientLimits,
+  type StreamGrant,
+  type StreamQuota,
+} from './client-limits.js';
 export { planReplay, type ReplayPlan, type ReplayRequest } from './replay-plan.js';
 export { EdgeControlPlane, type EdgeControlPlaneOptions } from './edge-control-plane.js';
 export {
@@ -23,11 +29,13 @@ export { MemoryLeaseStore } from './memory/lease-store.js';
 export { MemoryBindQueue } from './memory/bind-queue.js';
 export { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 export { MemoryHistory } from './memory/history.js';
+export { MemoryClientLimits, type MemoryClientLimitsOptions } from './memory/client-limits.js';
 export { registerRedisGauge } from './metrics.js';
 export { RedisBus, type RedisBusConnections } from './redis/bus.js';
 export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharded-bus.js';
 export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';
 export { RedisHistory, type RedisHistoryOptions } from './redis/history.js';
+export { RedisClientLimits, type RedisClientLimitsOptions } from './redis/client-limits.js';
 export {
   RedisBindingChangeFeed,
   type RedisBindingChangeFeedConnections,
@@ -49,5 +57,7 @@ export {
   createDriversFor,
   createProcessRegistry,
   type Drivers,
+  type DriversForOptions,
+  type MemoryDriversOptions,
   type RedisDriversOptions,
 } from './drivers.js';

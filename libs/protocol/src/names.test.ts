@@ -54,4 +54,20 @@ describe('protocol: Redis names', () => {
     expect(new Set(tags).size).to.equal(3);
     expect(hashedPart(n.historyKeys('x').entries)).to.include('x');
   });
+
+  it("puts a client's stream count and connect rate in one slot, and clients in different ones", () => {
+    for (const prefix of ['events-proxy:', '', 'tenant:']) {
+      const n = names(prefix);
+      for (const key of ['ip:203.0.113.7', 'ip:2001:db8::1', 'sub:abc', '', '}', '{x}']) {
+        const [streams, rate] = [n.clientStreams(key), n.connectRate(key)];
+        expect(streams.startsWith(prefix) && rate.startsWith(prefix)).to.equal(true);
+        expect(streams).to.not.equal(rate);
+        expect(hashedPart(streams), `${streams} / ${rate}`).to.equal(hashedPart(rate));
+        expect(hashedPart(streams)).to.not.equal(streams);
+      }
+      expect(n.clientStreams('ip:a')).to.not.equal(n.clientStreams('ip:b'));
+      expect(hashedPart(n.clientStreams('ip:a'))).to.not.equal(hashedPart(n.clientStreams('ip:b')));
+      expect(names(prefix, { hashTagged: true }).clientStreams('ip:a')).to.equal(n.clientStreams('ip:a'));
+    }
+  });
 });

@@ -46,6 +46,14 @@ export interface Names {
    * would defeat every tag, the control plane's too).
    */
   historyKeys(channel: string): HistoryKeys;
+  /**
+   * Hash: the streams open against one client key (`ip:…`, `sub:…`), per holding edge (field
+   * `<holder>` = count, `<holder>:exp` = its lease's end). Hash-tagged by the client key (on a
+   * standalone Redis too: one naming), so a client's keys share a slot and clients spread over slots.
+   */
+  clientStreams(clientKey: string): string;
+  /** The client key's connect rate (GCRA): its theoretical arrival time, in ms. Tagged as clientStreams. */
+  connectRate(clientKey: string): string;
 }
 
 export interface HistoryKeys {
@@ -69,5 +77,7 @@ export function names(prefix: string = DEFAULT_KEY_PREFIX, opts: NamesOptions = 
       const base = `${prefix}history:{ch:${channel}}:`;
       return { entries: `${base}entries`, since: `${base}since` };
     },
+    clientStreams: (clientKey) => `${prefix}clients:{cl:${clientKey}}:streams`,
+    connectRate: (clientKey) => `${prefix}clients:{cl:${clientKey}}:connects`,
   };
 }

@@ -184,6 +184,19 @@ export function logLifecycle(client: Redis | Cluster, name: string, logger: Driv
 
 const ERROR_REPEAT_MS = 10_000;
 
+/**
+ * On a Redis Cluster whose slots moved (a fail-over), reloads the slot map after a reply that says
+ * so. ioredis does not follow a MOVED reply to a script or a transaction, and kept sending every
+ * retry to the old owner (seen in test/e2e/redis-cluster.test.ts: records refused with the same
+ * MOVED for 30 s after the fail-over). Does nothing for other errors, or on a standalone Redis.
+ */
+export function refreshSlotsAfter(client: Redis | Cluster, err: unknown): void {
+  const text = err instanceof Error ? err.message : String(err);
+  if (client instanceof Cluster && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN)\b/.test(text)) {
+    client.refreshSlotsCache();
+  }
+}
+
 /** True when the client can run commands right now. */
 export function isReady(client: Redis | Cluster): boolean {
   return client.status === 'ready';

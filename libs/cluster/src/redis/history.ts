@@ -13,7 +13,7 @@ import {
   type Names,
 } from '@events-proxy/protocol';
 import type { ChannelReplay, History, HistoryEntry, HistoryRetention, RecordedMessage } from '../history.js';
-import { closeRedis, isReady, type RedisClient } from './client.js';
+import { closeRedis, isReady, refreshSlotsAfter, type RedisClient } from './client.js';
 import {
   defineHistoryCommands,
   type HistoryCommands,
@@ -183,17 +183,9 @@ export class RedisHistory implements History {
     return results!.map(([, value]) => value);
   }
 
-  /**
-   * Rethrows; first, on a Redis Cluster whose slots moved (a fail-over), reloads the slot map. ioredis
-   * does not follow a MOVED reply to a script or a transaction here, and kept sending every retry to
-   * the old owner (seen in test/e2e/redis-cluster.test.ts: records refused with the same MOVED for
-   * 30 s after the fail-over, so nothing was published).
-   */
+  /** Rethrows; first, on a Redis Cluster whose slots moved (a fail-over), reloads the slot map. */
   private readonly afterClusterError = (err: unknown): never => {
-    const text = err instanceof Error ? err.message : String(err);
-    if (this.redis instanceof Cluster && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN)\b/.test(text)) {
-      this.redis.refreshSlotsCache();
-    }
+    refreshSlotsAfter(this.redis, err);
     throw err;
   };
 
