@@ -1,12 +1,14 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ConnectHandler, ProtocolVersion } from './connect-handler.js';
-import { corsHeaders } from './cors.js';
+import { PREFLIGHT_HEADERS, corsHeaders } from './cors.js';
 import { addInspectorRoutes, notFound, type InspectorFiles } from './inspector.js';
 
 export interface AppOptions {
   /** CORS_ORIGINS: `*` or the allowed origins. */
   readonly corsOrigins: readonly string[];
+  /** AUTH_MODE=jwt: a listed origin may send credentials (its cookies). */
+  readonly corsCredentials?: boolean;
   readonly connect: ConnectHandler;
   /** Seconds this server has been up, for the ping route. */
   readonly uptimeSeconds: () => number;
@@ -33,9 +35,9 @@ function connectVersion(req: IncomingMessage): ProtocolVersion | undefined {
   return CONNECT_PATHS.get((q < 0 ? url : url.slice(0, q)).toLowerCase());
 }
 
-function setCorsHeaders(corsOrigins: readonly string[], req: IncomingMessage, res: ServerResponse): void {
-  for (const [name, value] of Object.entries(corsHeaders(corsOrigins, req.headers.origin)))
-    res.setHeader(name, value);
+function setCorsHeaders(opts: AppOptions, req: IncomingMessage, res: ServerResponse): void {
+  const headers = corsHeaders(opts.corsOrigins, req.headers.origin, opts.corsCredentials === true);
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 }
 
 /**
@@ -49,7 +51,7 @@ export function createRequestListener(opts: AppOptions): RequestListener {
   return (req, res) => {
     const version = connectVersion(req);
     if (version !== undefined) {
-      setCorsHeaders(opts.corsOrigins, req, res);
+      setCorsHeaders(opts, req, res);
       opts.connect(req, res, version);
     } else {
       app(req, res);
@@ -69,9 +71,15 @@ export function createApp(opts: AppOptions): Express {
   app.set('query parser', false); // the connect handler reads the raw query itself
 
   app.use((req, res, next) => {
-    setCorsHeaders(opts.corsOrigins, req, res);
+    setCorsHeaders(opts, req, res);
     next();
   });
+  app.options(
+    [...PREFIXES, ...V2_PREFIXES].map((p) => `${p}/connect`),
+    (_req, res) => {
+      res.set(PREFLIGHT_HEADERS).status(204).end();
+    },
+  );
   app.get(
     PREFIXES.map((p) => `${p}/connect`),
     (req, res) => opts.connect(req, res, 1),

@@ -12,6 +12,9 @@ import {
   type BindingLimits,
 } from '@events-proxy/protocol';
 import { errorText, type Logger } from '@events-proxy/runtime';
+import type { Admission, LimitRefusal } from './admission.js';
+import { refusal, type AuthRefusal, type VerifiedToken } from './auth/token-verifier.js';
+import { clientAddress } from './client-address.js';
 import type { EdgeConfig } from './config.js';
 import { errorEvent, type SseConnection } from './sse-connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -22,6 +25,8 @@ import { OutFrame } from './writer.js';
 
 export interface ConnectHandlerDeps {
   readonly config: EdgeConfig;
+  /** Connect rate, token and per-client stream counts (DESIGN.md §3c). */
+  readonly admission: Admission;
   readonly connections: ConnectionRegistry;
   readonly controlPlane: EdgeControlPlane;
   readonly history: History;
@@ -76,7 +81,7 @@ const historyFailed = (err: unknown): never => {
  * the end of the stream.
  */
 export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
-  const { config, connections, metrics, logger, history } = deps;
+  const { config, connections, metrics, logger, history, admission } = deps;
   const channelOf = names(config.keyPrefix).channel;
   const limits: BindingLimits = {
     maxBindings: config.maxBindingsPerConnection,
@@ -94,6 +99,11 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     res.end(text);
   };
 
+  const openStream = (res: ServerResponse): void => {
+    res.writeHead(200, STREAM_HEADERS);
+    res.flushHeaders();
+  };
+
   /** A jittered `retry:` field, so a drained or killed edge's clients come back spread out. */
   const retryPreamble = (): string => retryField(config.sseRetryMs * (1 + Math.random()));
 
@@ -105,6 +115,7 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     message: string,
   ) => {
     const frame = Buffer.from((version === 2 ? retryPreamble() : '') + errorFrame(message));
+    if (!res.headersSent) res.writeHead(200, STREAM_HEADERS);
     metrics.rejected.inc({ reason });
     metrics.closes.inc({ reason: 'limit' });
     metrics.bytesSent.inc(frame.length);
@@ -181,7 +192,22 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     conn.close('error', errorEvent(message, code !== 'ExchangeNotFound'));
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, version: ProtocolVersion): void => {
+  /** A per-client limit: 429 with Retry-After, before any stream (a browser's EventSource gives up). */
+  const tooMany = (res: ServerResponse, refused: LimitRefusal): void => {
+    logger.debug('connection refused', { reason: refused.reason });
+    res.setHeader('Retry-After', String(refused.retryAfterSeconds));
+    refuse(res, 429, refused.reason, { code: 'TooManyRequests', message: refused.message });
+  };
+
+  /** The connect query keys: `access_token` too when tokens are required. */
+  const queryKeys = (version: ProtocolVersion): readonly string[] =>
+    admission.requiresToken ? [...QUERY_KEYS[version], 'access_token'] : QUERY_KEYS[version];
+
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    version: ProtocolVersion,
+  ): Promise<void> => {
     const openedAt = performance.now();
     if (req.method === 'HEAD') {
       // Express routes HEAD to GET handlers; a HEAD response has no body, so no stream either.
@@ -200,40 +226,38 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-    const accepted = QUERY_KEYS[version];
+    const accepted = queryKeys(version);
     const unknownKeys = [...new Set(params.keys())].filter((k) => !accepted.includes(k));
     if (unknownKeys.length > 0) {
       const list = unknownKeys.map((k) => `\`${k}\``).join(', ');
-      const acceptedList = accepted.map((k) => `\`${k}\``).join(' and ');
+      const acceptedList = accepted
+        .map((k) => `\`${k}\``)
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' and $1');
       refuse(res, 400, 'bad_request', {
         code: 'InvalidRequestArguments',
         message: `Unknown query parameter${unknownKeys.length > 1 ? 's' : ''} ${list}: only ${acceptedList} ${accepted.length > 1 ? 'are' : 'is'} accepted`,
       });
       return;
     }
-    if (connections.size >= config.maxConnections) {
-      logger.debug('connection refused', { reason: 'max_connections', open: connections.size });
-      refuse(res, 503, 'max_connections', {
-        code: 'TooManyConnections',
-        message: `This server is at its limit of ${config.maxConnections} connections; please retry later`,
-      });
-      return;
-    }
-    if (deps.isDraining()) {
-      if (version === 2) {
-        // A browser gives up on a 503, so a v2 client is told to come back (through another edge,
-        // once this one is out of the load balancer) with its Last-Event-ID, and nothing else.
-        metrics.rejected.inc({ reason: 'draining' });
-        res.writeHead(200, { ...STREAM_HEADERS, Connection: 'close' });
-        res.end(retryPreamble());
-        return;
-      }
-      refuse(res, 503, 'draining', { code: 'ShuttingDown', message: SHUTTING_DOWN_MESSAGE });
-      return;
-    }
+    if (refusedAtCapacity(res, version)) return;
 
-    res.writeHead(200, STREAM_HEADERS);
-    res.flushHeaders();
+    // Every check that waits (on the limits' store, on a signature) comes before the stream exists,
+    // so a refused client holds nothing: no binding asked for, no lease, no subscription, no count.
+    const address = clientAddress(req, config.clientLimits.trustProxyHops);
+    const gone = (): boolean => req.socket.destroyed;
+    if (admission.limitsConnectRate) {
+      const refused = await admission.takeConnect(address);
+      if (gone()) return;
+      if (refused) return tooMany(res, refused);
+    }
+    let token: VerifiedToken | undefined;
+    if (admission.requiresToken) {
+      const checked = await admission.authenticate(req, params);
+      if (gone()) return;
+      if (checked !== undefined && !checked.ok) return refuseUnauthorized(res, version, checked);
+      token = checked;
+    }
     const values = params.getAll('bindings');
     const parsed =
       values.length > 1
@@ -244,6 +268,14 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
       refuseInStream(res, version, 'bindings', parsed.message);
       return;
     }
+    const notGranted = token?.grants.firstRefused(parsed.bindings);
+    if (notGranted !== undefined) {
+      return refuseUnauthorized(
+        res,
+        version,
+        refusal('not_granted', `the token does not grant the exchange ${JSON.stringify(notGranted)}`),
+      );
+    }
     const resumeParse =
       version === 2
         ? parseResumePoint(lastEventId, params.getAll('since'))
@@ -253,9 +285,20 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
       refuseInStream(res, version, 'cursor', resumeParse.message);
       return;
     }
+    let releaseLimits: (() => void) | undefined;
+    if (admission.countsStreams(token)) {
+      const held = await admission.holdStream(address, token);
+      if (!held.ok) return tooMany(res, held);
+      releaseLimits = held.release;
+      // The edge may have filled up or begun draining while the count was taken.
+      if (gone() || refusedAtCapacity(res, version)) return releaseLimits?.();
+    }
 
+    openStream(res);
     const channels = parsed.bindings.map(channelOf);
     const { conn, subscribed } = connections.add(res, parsed.bindings, channels, openedAt, version === 2);
+    conn.releaseLimits = releaseLimits;
+    if (token?.expiresAt !== undefined) conn.expiresAt = token.expiresAt;
     if (version === 2) {
       conn.preamble(new OutFrame(Buffer.from(retryPreamble())));
       if (resumeParse.resume !== undefined) conn.startingCursor = resumeParse.resume.after;
@@ -264,14 +307,54 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     void bindAndStart(conn, subscribed, resumeParse.resume);
   };
 
+  /** 503 when this edge is full, and (v1: 503; v2: 200 and `retry:`) while it drains. */
+  const refusedAtCapacity = (res: ServerResponse, version: ProtocolVersion): boolean => {
+    if (connections.size >= config.maxConnections) {
+      logger.debug('connection refused', { reason: 'max_connections', open: connections.size });
+      refuse(res, 503, 'max_connections', {
+        code: 'TooManyConnections',
+        message: `This server is at its limit of ${config.maxConnections} connections; please retry later`,
+      });
+      return true;
+    }
+    if (!deps.isDraining()) return false;
+    if (version === 2) {
+      // A browser gives up on a 503, so a v2 client is told to come back (through another edge,
+      // once this one is out of the load balancer) with its Last-Event-ID, and nothing else.
+      metrics.rejected.inc({ reason: 'draining' });
+      res.writeHead(200, { ...STREAM_HEADERS, Connection: 'close' });
+      res.end(retryPreamble());
+      return true;
+    }
+    refuse(res, 503, 'draining', { code: 'ShuttingDown', message: SHUTTING_DOWN_MESSAGE });
+    return true;
+  };
+
+  const refuseUnauthorized = (res: ServerResponse, version: ProtocolVersion, refused: AuthRefusal): void => {
+    metrics.authRefusals.inc({ reason: refused.reason });
+    logger.info('connection refused', {
+      reason: 'unauthorized',
+      auth: refused.reason,
+      error: refused.message,
+    });
+    refuseInStream(res, version, 'unauthorized', refused.message);
+  };
+
+  const run = (req: IncomingMessage, res: ServerResponse, version: ProtocolVersion): void => {
+    handle(req, res, version).catch((err: unknown) => {
+      logger.error('connect failed', { error: errorText(err) });
+      res.destroy();
+    });
+  };
+
   return (req, res, version) => {
-    if (res.socket !== null) return handle(req, res, version);
+    if (res.socket !== null) return run(req, res, version);
     // Pipelined behind a response still being sent on this socket (an open stream, say): Node
     // queues this response until that one ends. Serve it then, as its own stream; a stream opened
     // now would be held (counted, bound, renewed) without anything reaching its client.
     const onSocket = (): void => {
       req.socket.off('close', onClose);
-      handle(req, res, version);
+      run(req, res, version);
     };
     const onClose = (): void => {
       res.off('socket', onSocket);

@@ -116,6 +116,7 @@ export class ConnectionRegistry implements SseConnectionHost {
     timerWheel.remove(conn);
     for (const ch of conn.channels) hub.leave(ch, conn);
     for (const b of conn.bindings) controlPlane.release(b);
+    conn.releaseLimits?.();
     if (reason === 'client') {
       metrics.disconnects.inc();
     } else {

@@ -6,10 +6,12 @@ import {
   EdgeControlPlane,
   type BindQueue,
   type Bus,
+  type ClientLimits,
   type History,
   type LeaseStore,
 } from '@events-proxy/cluster';
 import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
+import { Admission } from './admission.js';
 import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';
 import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
@@ -28,6 +30,8 @@ export interface EdgeDeps {
   readonly bindQueue: BindQueue;
   /** Cursors and retained messages, for v2 streams (the drivers' `history`). */
   readonly history: History;
+  /** Per-client stream counts and connect rates, shared by every edge (the drivers' `clientLimits`). */
+  readonly clientLimits: ClientLimits;
   /** Whether every driver is connected (the drivers' `isConnected`): the `redis` readiness check. */
   readonly isConnected: () => boolean;
   readonly logger: Logger;
@@ -119,10 +123,13 @@ export function createEdge(deps: EdgeDeps): Edge {
     logger,
     maxBufferedBytes: config.maxBufferedBytes,
   });
+  const admission = new Admission({ config, limits: deps.clientLimits, metrics, logger });
   const listener = createRequestListener({
     corsOrigins: config.corsOrigins,
+    corsCredentials: config.auth.mode === 'jwt',
     connect: createConnectHandler({
       config,
+      admission,
       connections,
       controlPlane,
       history: deps.history,
@@ -167,6 +174,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const stopTimers = (): void => {
     timerWheel.stop();
     controlPlane.stop();
+    admission.close();
   };
 
   const closeStreamsSpread = async (): Promise<void> => {

@@ -18,9 +18,11 @@ async function main(): Promise<void> {
     redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',
     maxConnections: config.maxConnections,
     allowedExchangePrefixes: config.allowedExchangePrefixes,
+    auth: config.auth.mode,
+    clientLimits: config.clientLimits,
   });
 
-  const drivers = createDriversFor(config, logger);
+  const drivers = createDriversFor(config, logger, { clientLeaseMs: config.clientLimits.clientLeaseMs });
   const registry = createProcessRegistry(drivers);
   const edge = createEdge({ config, ...drivers, logger, registry });
   const { port } = await edge.listen(config.port);

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { AUTH_REFUSAL_REASONS } from './auth/token-verifier.js';
 import { HTTP_REFUSAL_REASONS } from './http-refusals.js';
 
 /** Why a connection never became a live stream. */
@@ -9,15 +10,19 @@ export const REJECT_REASONS = [
   'bindings',
   'cursor',
   'bind_failed',
+  'unauthorized',
+  'connect_rate',
+  'streams_per_ip',
+  'streams_per_subject',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**
  * Why the server ended a stream (with an `error` event first, except a v2 stream ended by a drain).
  * `limit`: the bindings value broke the input rules or limits; `error`: a binding could not be put
- * in place, or the bus or the history failed.
+ * in place, or the bus or the history failed; `expired`: the connection's token reached its `exp`.
  */
-export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit'] as const;
+export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit', 'expired'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface EdgeMetrics {
@@ -38,6 +43,10 @@ export interface EdgeMetrics {
   readonly resumes: Counter<'result'>;
   readonly gaps: Counter;
   readonly replayed: Counter;
+  /** AUTH_MODE=jwt: tokens refused, by why (all also counted as rejected{reason="unauthorized"}). */
+  readonly authRefusals: Counter<'reason'>;
+  /** Calls to the per-client limits' store that failed (the connect was let through). */
+  readonly clientLimitErrors: Counter;
 }
 
 export const RESUME_RESULTS = ['lossless', 'gap'] as const;
@@ -74,13 +83,13 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const rejected = new Counter({
     name: 'events_edge_connections_rejected_total',
-    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), cursor (a Last-Event-ID or since this installation cannot have made), bind_failed (a binding could not be put in place).',
+    help: 'Connections that did not become a live stream, by reason: max_connections, draining (503), bad_request (400), bindings (bad bindings value), cursor (a Last-Event-ID or since this installation cannot have made), bind_failed (a binding could not be put in place), unauthorized (AUTH_MODE=jwt: token missing, invalid or not granting an exchange), connect_rate, streams_per_ip, streams_per_subject (429: a per-client limit).',
     labelNames: ['reason'] as const,
     registers,
   });
   const closes = new Counter({
     name: 'events_edge_closes_total',
-    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (with an error event, except v2 streams ended by a drain).',
+    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit, expired (the token reached its exp); with an error event, except v2 streams ended by a drain.',
     labelNames: ['reason'] as const,
     registers,
   });
@@ -100,7 +109,20 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
     registers,
   });
   for (const result of RESUME_RESULTS) resumes.inc({ result }, 0);
+  const authRefusals = new Counter({
+    name: 'events_edge_auth_refusals_total',
+    help: 'AUTH_MODE=jwt: connects refused for their token, by reason: missing, malformed, signature, expired, not_yet_valid, issuer, audience, not_granted (an exchange the token does not grant).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  for (const reason of AUTH_REFUSAL_REASONS) authRefusals.inc({ reason }, 0);
   return {
+    authRefusals,
+    clientLimitErrors: new Counter({
+      name: 'events_edge_client_limit_errors_total',
+      help: 'Checks of the per-client limits (connect rate, streams per address or subject) that failed because their store (Redis) did not answer; those connects were let through.',
+      registers,
+    }),
     resumes,
     gaps: new Counter({
       name: 'events_edge_gaps_total',

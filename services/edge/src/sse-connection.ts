@@ -72,6 +72,10 @@ export class SseConnection {
   lastMessageAt = 0;
   /** When the next `ping` is due (ms since the epoch). */
   nextPingAt = 0;
+  /** AUTH_MODE=jwt: the token's `exp` (ms since the epoch), when the stream is ended; 0: never. */
+  expiresAt = 0;
+  /** Gives back the per-client stream counts this connection holds (called once, when it ends). */
+  releaseLimits: (() => void) | undefined = undefined;
   private readonly recent: string[] | undefined;
   private recentNext = 0;
   /** v2: the cursor of the last message sent, or where the stream started ('' until known). */

@@ -10,6 +10,13 @@ export interface TimerWheelOptions {
   readonly onPings: (count: number, bytes: number) => void;
 }
 
+/** The terminal error a stream whose token has expired is ended with (rare: rendered each time). */
+export function expiredError(expiresAt: number): ErrorEvent {
+  return errorEvent(
+    `Unauthorized: the token expired at ${new Date(expiresAt).toISOString()}; reconnect with a new token`,
+  );
+}
+
 export function idleMessage(idleTimeoutSeconds: number): string {
   return `No messages received for ${idleTimeoutSeconds}s. Aborting...`;
 }
@@ -18,7 +25,8 @@ export function idleMessage(idleTimeoutSeconds: number): string {
  * One 1-second interval for every ready connection, instead of timers per connection: sends each
  * its `ping` every PING_INTERVAL_SECONDS (the v1 frame rendered once per tick, the same bytes to
  * all; v2 pings carry each connection's cursor)
- * and closes those with no `message` for IDLE_TIMEOUT_SECONDS. Coarse by at most one second.
+ * closes those with no `message` for IDLE_TIMEOUT_SECONDS, and ends those whose token has expired.
+ * Coarse by at most one second.
  */
 export class TimerWheel {
   private readonly live = new Set<SseConnection>();
@@ -63,6 +71,10 @@ export class TimerWheel {
     let bytes = 0;
     // Closing a connection removes it from the set during the loop, which a Set allows.
     for (const conn of this.live) {
+      if (conn.expiresAt !== 0 && now >= conn.expiresAt) {
+        conn.close('expired', expiredError(conn.expiresAt));
+        continue;
+      }
       if (this.idleTimeoutMs > 0 && now - conn.lastMessageAt >= this.idleTimeoutMs) {
         conn.close('idle', this.idleError);
         continue;

@@ -14,7 +14,9 @@ async function main(): Promise<void> {
   const logger = createLogger(edgeConfig.logLevel, { service: 'events-proxy', role: 'single-node' });
   guardProcess(logger);
 
-  const drivers = createDriversFor(edgeConfig, logger);
+  const drivers = createDriversFor(edgeConfig, logger, {
+    clientLeaseMs: edgeConfig.clientLimits.clientLeaseMs,
+  });
   logger.info(
     drivers.usesRedis
       ? `using ${edgeConfig.redisClusterNodes ? 'a Redis Cluster' : 'Redis'} for the bus and control plane`
