@@ -86,6 +86,10 @@ const NOT_RUN: Record<string, string> = {
     'the chart tests run these (test/deploy/chart.test.ts, helm lint and template)',
   'npm run bench                                # every scenario, against both systems (about 12 minutes)':
     'the benchmarks (minutes); test/bench/smoke.test.ts runs a quick one',
+  'Set-Cookie: events_token=<jwt>; Domain=example.com; Path=/api/events/; Secure; HttpOnly; SameSite=Lax; Max-Age=300':
+    "a response header of the application's backend; test/e2e/auth-browser.test.ts sets such a cookie and streams with it in Chromium",
+  'const source = new EventSource(':
+    'needs HTTPS origins of a real domain; test/e2e/auth-browser.test.ts opens the same EventSource (withCredentials, cross-origin) in Chromium',
   '# Open connections per edge pod (what the HPA sees), and the total.':
     'PromQL for a Prometheus; the metric names are checked in test/docs/docs.test.ts',
 };

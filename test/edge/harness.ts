@@ -5,7 +5,9 @@
 import { Registry } from 'prom-client';
 import {
   MemoryBindQueue,
+  MemoryClientLimits,
   MemoryHistory,
+  type ClientLimits,
   type History,
   MemoryBus,
   MemoryLeaseStore,
@@ -153,6 +155,10 @@ function delivery(bindings: readonly Binding[], payload: unknown, routingKey: st
 export interface StartEdgeOptions {
   /** The history the edge reads (default: a memory one, 300 s and 1000 messages per channel). */
   readonly history?: History;
+  /** The per-client limits' store (default: a memory one, leased as CLIENT_LEASE_SECONDS says). */
+  readonly clientLimits?: ClientLimits;
+  /** Collects the edge's log lines (at debug) instead of discarding them. */
+  readonly logLines?: string[];
 }
 
 export async function startEdge(
@@ -177,8 +183,11 @@ export async function startEdge(
     store,
     bindQueue,
     history,
+    clientLimits: opts.clientLimits ?? new MemoryClientLimits(),
     isConnected: () => bus.isConnected() && store.isConnected(),
-    logger: createLogger('silent'),
+    logger: opts.logLines
+      ? createLogger('debug', {}, (line) => opts.logLines!.push(line))
+      : createLogger('silent'),
     registry,
   });
   const { port } = await edge.listen(0);
