@@ -66,18 +66,9 @@ const ACCESS_ENV: readonly string[] = [
   'CLIENT_LEASE_SECONDS',
 ];
 
-/**
- * Whether services/edge reads the access-control variables yet. The chart learnt them before the
- * edge's code did; until that code lands the chart may set them on top of ENV_NAMES. Once the edge
- * reads any of them, the edge's env must equal ENV_NAMES again, with no allowance.
- * TODO: drop this (and its uses) once services/edge reads them.
- */
-const ACCESS_ENV_IN_CODE = ACCESS_ENV.some((n) => (EDGE_ENV_NAMES as readonly string[]).includes(n));
-
 /** The variables the chart is expected to set for a role (before the conditional ones are applied). */
 async function chartEnvNames(role: Role): Promise<readonly string[]> {
-  const names = await envNames(role);
-  return role === 'edge' && !ACCESS_ENV_IN_CODE ? [...names, ...ACCESS_ENV] : names;
+  return envNames(role);
 }
 
 const JWKS_DIR = '/etc/events-proxy/jwt-public-keys';
@@ -814,8 +805,7 @@ describe('Helm chart (deploy/helm/events-proxy)', function () {
       }
     });
 
-    it('the edge reads the access-control variables the chart sets (once its code lands)', function () {
-      if (!ACCESS_ENV_IN_CODE) this.skip();
+    it('the edge reads the access-control variables the chart sets', function () {
       for (const name of ACCESS_ENV) {
         expect(EDGE_ENV_NAMES as readonly string[], `services/edge reads ${name}`).to.include(name);
       }

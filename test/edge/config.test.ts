@@ -27,6 +27,81 @@ describe('edge: config', () => {
     });
     expect(c.allowedExchangePrefixes).to.deep.equal(['exchange/']);
     expect(c.corsOrigins).to.deep.equal(['*']);
+    expect(c.auth).to.deep.equal({
+      mode: 'none',
+      jwtSecret: undefined,
+      publicKeysFile: undefined,
+      keysReloadMs: 30_000,
+      issuer: undefined,
+      audience: undefined,
+      cookieName: 'events_token',
+      clockSkewSeconds: 30,
+    });
+    expect(c.clientLimits).to.deep.equal({
+      trustProxyHops: 0,
+      maxStreamsPerIp: 0,
+      maxStreamsPerSubject: 0,
+      connectRatePerIp: 0,
+      connectBurstPerIp: 20,
+      clientLeaseMs: 30_000,
+    });
+  });
+
+  it('reads the access-control and per-client limit variables', () => {
+    const c = loadEdgeConfig({
+      ...REDIS,
+      AUTH_MODE: 'jwt',
+      AUTH_JWT_SECRET: 's'.repeat(32),
+      AUTH_JWT_PUBLIC_KEYS_FILE: '/etc/jwks.json',
+      AUTH_JWT_KEYS_RELOAD_SECONDS: '0',
+      AUTH_JWT_ISSUER: 'https://issuer.example',
+      AUTH_JWT_AUDIENCE: 'events',
+      AUTH_COOKIE_NAME: 'tok',
+      AUTH_CLOCK_SKEW_SECONDS: '5',
+      TRUST_PROXY: 'true',
+      MAX_STREAMS_PER_IP: '10',
+      MAX_STREAMS_PER_SUBJECT: '3',
+      CONNECT_RATE_PER_IP: '0.5',
+      CONNECT_BURST_PER_IP: '4',
+      CLIENT_LEASE_SECONDS: '12',
+    });
+    expect(c.auth).to.deep.equal({
+      mode: 'jwt',
+      jwtSecret: 's'.repeat(32),
+      publicKeysFile: '/etc/jwks.json',
+      keysReloadMs: 0,
+      issuer: 'https://issuer.example',
+      audience: 'events',
+      cookieName: 'tok',
+      clockSkewSeconds: 5,
+    });
+    expect(c.clientLimits).to.deep.equal({
+      trustProxyHops: 1,
+      maxStreamsPerIp: 10,
+      maxStreamsPerSubject: 3,
+      connectRatePerIp: 0.5,
+      connectBurstPerIp: 4,
+      clientLeaseMs: 12_000,
+    });
+    expect(loadEdgeConfig({ ...REDIS, TRUST_PROXY: '2' }).clientLimits.trustProxyHops).to.equal(2);
+    expect(loadEdgeConfig({ ...REDIS, TRUST_PROXY: 'false' }).clientLimits.trustProxyHops).to.equal(0);
+  });
+
+  it('names each bad access-control or limit value', () => {
+    let problems: readonly string[] = [];
+    try {
+      loadEdgeConfig({
+        ...REDIS,
+        TRUST_PROXY: 'yes please',
+        CONNECT_RATE_PER_IP: '-1',
+        CONNECT_BURST_PER_IP: '0',
+      });
+    } catch (err) {
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems.join('\n')).to.match(/TRUST_PROXY="yes please": expected the number of proxies/);
+    expect(problems.join('\n')).to.match(/CONNECT_RATE_PER_IP="-1": expected connects per second/);
+    expect(problems.join('\n')).to.match(/CONNECT_BURST_PER_IP="0"/);
   });
 
   it('reads every variable', () => {
@@ -135,6 +210,20 @@ describe('edge: config', () => {
         'LISTEN_BACKLOG',
         'SSE_RETRY_MS',
         'INSPECTOR_ENABLED',
+        'AUTH_MODE',
+        'AUTH_JWT_SECRET',
+        'AUTH_JWT_PUBLIC_KEYS_FILE',
+        'AUTH_JWT_KEYS_RELOAD_SECONDS',
+        'AUTH_JWT_ISSUER',
+        'AUTH_JWT_AUDIENCE',
+        'AUTH_COOKIE_NAME',
+        'AUTH_CLOCK_SKEW_SECONDS',
+        'TRUST_PROXY',
+        'MAX_STREAMS_PER_IP',
+        'MAX_STREAMS_PER_SUBJECT',
+        'CONNECT_RATE_PER_IP',
+        'CONNECT_BURST_PER_IP',
+        'CLIENT_LEASE_SECONDS',
       ].sort(),
     );
   });

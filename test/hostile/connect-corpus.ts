@@ -339,7 +339,12 @@ export function connectCorpus(c: CorpusContext): HostileCase[] {
   add('POST to connect', getRequest(CONNECT + ok, ['Content-Length: 2'], 'POST') + '{}', noRoute);
   add('PUT to connect', getRequest(CONNECT + ok, [], 'PUT'), noRoute);
   add('DELETE to connect', getRequest(CONNECT + ok, [], 'DELETE'), noRoute);
-  add('OPTIONS to connect', getRequest(CONNECT + ok, ['Origin: https://a.example'], 'OPTIONS'), noRoute);
+  // A preflight (a fetch-based client sending Authorization or Last-Event-ID) is answered, with no body.
+  add(
+    'OPTIONS to connect',
+    getRequest(CONNECT + ok, ['Origin: https://a.example', 'Access-Control-Request-Method: GET'], 'OPTIONS'),
+    { status: 204, empty: true },
+  );
   add('TRACE to connect', getRequest(CONNECT + ok, ['X-Secret: s'], 'TRACE'), noRoute);
   add('HEAD to connect', getRequest(CONNECT + ok, [], 'HEAD'), { headOnly: true });
   add('an unknown method', getRequest(CONNECT + ok, [], 'FROB'), { status: 405, code: 'MethodNotAllowed' });

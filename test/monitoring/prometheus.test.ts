@@ -461,6 +461,10 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       bindings: 0,
       cursor: 1,
       bind_failed: 1,
+      unauthorized: 0,
+      connect_rate: 0,
+      streams_per_ip: 0,
+      streams_per_subject: 0,
     });
     expect(byLabel(await at('Server-side closes/s by reason', 'A', true), 'reason')).to.deep.equal({
       idle: 2,
@@ -468,6 +472,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       error: 1,
       shutdown: 0,
       limit: 1,
+      expired: 0,
     });
     expect(await scalar('Server-side closes/s by reason', 'B', true)).to.equal(2);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Time to ready', q, true)).to.be.within(0, 30);
