@@ -43,7 +43,10 @@ export interface AuthConnectParams {
   readonly pending: number;
   /** Measured bursts per variant, interleaved across the variants. */
   readonly rounds: number;
-  /** Clients of one unmeasured burst per variant first (0: none), so every edge is warm. */
+  /**
+   * Clients of one unmeasured burst per variant first (0: none; by default as many as a burst), so
+   * every edge has been JIT-compiled and has grown its heap for a burst before the measured ones.
+   */
   readonly warmUpClients: number;
   /** Also the JWKS installation: RS256 and ES256 tokens. */
   readonly jwks: boolean;
@@ -100,8 +103,10 @@ export interface BurstMeasure {
   readonly connectsPerSecond: number;
   readonly readyTime: LatencySummary;
   readonly readyUs: HistogramJson;
-  /** CPU the installation's edges used in the burst, per client that got `ready` (µs). */
+  /** CPU the installation's edges used in the burst (every thread), per client that got `ready` (µs). */
   readonly edgeCpuUsPerConnect: number;
+  /** The part of it on the edges' main threads (the event loop; the rest: libuv pool, GC, V8 helpers). */
+  readonly edgeMainThreadUsPerConnect: number;
   /** Cores used meanwhile by each process (the installation's, Redis, RabbitMQ, the harness), and the machine. */
   readonly cpu: Record<string, number>;
   /** Cores used meanwhile by the client processes. */
@@ -131,6 +136,8 @@ export interface VariantSummary {
   /** The edges' CPU over the measured bursts ÷ their connects. */
   readonly edgeCpuUsPerConnect: number;
   readonly edgeCpuUsPerConnectByRound: readonly number[];
+  /** The part of it on the edges' main threads. */
+  readonly edgeMainThreadUsPerConnect: number;
   /** Mean token and request-target length (bytes). */
   readonly tokenBytes: number;
   readonly urlBytes: number;
@@ -164,6 +171,15 @@ async function serverCounters(target: Target): Promise<{ rejected: number; auth:
   return { rejected: sum(rejected), auth: sum(auth) };
 }
 
+/** CPU seconds the main thread (the event loop) of `pid` has run; its tid is the pid. */
+function mainThreadSeconds(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'latin1').split(' ', 1)[0]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Waits until the installation's edges hold only the holder's connection again. */
 async function waitIdle(target: Target, timeoutMs = 60_000): Promise<void> {
   const ports = target.edgeMetricsPorts ?? [];
@@ -191,8 +207,11 @@ interface BurstInput {
 async function burst(ctx: BenchContext, b: BurstInput): Promise<BurstMeasure> {
   const { target } = b.installation;
   const edgeNames = Object.keys(target.pids).filter((n) => n.startsWith('edge'));
+  await sleep(300); // the previous burst's client processes are gone, its closes handled
   const before = await serverCounters(target);
   const overflows = listenOverflows();
+  const edgePids = edgeNames.map((n) => target.pids[n]!);
+  const mainBefore = edgePids.map(mainThreadSeconds);
   const meter = new CpuMeter({ ...target.pids, ...ctx.infraPids }, { precise: true });
   // One client process per edge (each at most 9,500), so N edges share the burst evenly.
   const group = ClientGroup.start({
@@ -207,10 +226,12 @@ async function burst(ctx: BenchContext, b: BurstInput): Promise<BurstMeasure> {
   let reports;
   let cpu: Record<string, number>;
   let edgeSeconds: number;
+  let edgeMainSeconds: number;
   let clientCores: number;
   try {
     reports = await Promise.all(group.shards.map((s) => s.settled(300_000)));
     edgeSeconds = edgeNames.reduce((sum, n) => sum + meter.seconds(n), 0);
+    edgeMainSeconds = edgePids.reduce((sum, pid, i) => sum + mainThreadSeconds(pid) - mainBefore[i]!, 0);
     cpu = meter.read();
     clientCores = clientMeter.read().total ?? 0;
   } finally {
@@ -238,6 +259,7 @@ async function burst(ctx: BenchContext, b: BurstInput): Promise<BurstMeasure> {
     readyTime: summarize(r.readyUs),
     readyUs: r.readyUs,
     edgeCpuUsPerConnect: Math.round((edgeSeconds * 1e6) / Math.max(1, r.ready)),
+    edgeMainThreadUsPerConnect: Math.round((edgeMainSeconds * 1e6) / Math.max(1, r.ready)),
     cpu,
     clientCores: round(clientCores, 3),
     listenOverflows:
@@ -299,7 +321,11 @@ export async function measureAuthConnect(
       const signer = signers[v];
       if (!signer) continue;
       verify[v] = await measureVerifyCost(signer, tokens[v]!.slice(0, p.verifySamples));
-      ctx.log(`    ${LABEL[v]} verification alone: ${verify[v].cpuUsSequential} µs CPU per token`);
+      const c = verify[v].concurrent;
+      ctx.log(
+        `    ${LABEL[v]} verification alone, ${verify[v].concurrency} in flight: ${c.cpuUs} µs CPU per token ` +
+          `(${c.mainThreadUs} µs on the main thread)`,
+      );
     }
   }
 
@@ -386,6 +412,7 @@ export async function measureAuthConnect(
       const all = [...warmUp.filter((b) => b.variant === v), ...mine];
       const ready = mine.reduce((s, b) => s + b.ready, 0);
       const cpuUs = mine.reduce((s, b) => s + b.edgeCpuUsPerConnect * b.ready, 0);
+      const mainUs = mine.reduce((s, b) => s + b.edgeMainThreadUsPerConnect * b.ready, 0);
       return {
         variant: v,
         label: LABEL[v],
@@ -401,6 +428,7 @@ export async function measureAuthConnect(
         readyTime: summarize(mergeHistograms(mine.map((b) => b.readyUs))),
         edgeCpuUsPerConnect: Math.round(cpuUs / Math.max(1, ready)),
         edgeCpuUsPerConnectByRound: mine.map((b) => b.edgeCpuUsPerConnect),
+        edgeMainThreadUsPerConnect: Math.round(mainUs / Math.max(1, ready)),
         tokenBytes: paths[v]?.tokenBytes ?? 0,
         urlBytes: paths[v]?.urlBytes ?? base.length,
         ...(verify[v] ? { verify: verify[v] } : {}),
@@ -433,18 +461,24 @@ export function authConnectFigures(m: AuthConnectMeasure): { figures: Figure[]; 
     figures.push(figure(`${v.label}: ready p50`, 'ms', { edge: v.readyTime.p50Ms }));
     figures.push(figure(`${v.label}: ready p99`, 'ms', { edge: v.readyTime.p99Ms }));
     figures.push(figure(`${v.label}: edge CPU per connect`, 'µs', { edge: v.edgeCpuUsPerConnect }));
+    figures.push(
+      figure(`${v.label}: of which the edge's main thread`, 'µs', { edge: v.edgeMainThreadUsPerConnect }),
+    );
     if (v.variant !== 'off' && off) {
       figures.push(
         figure(`${v.label} − auth off: edge CPU per connect`, 'µs', {
           edge: v.edgeCpuUsPerConnect - off.edgeCpuUsPerConnect,
         }),
+        figure(`${v.label} − auth off: edge main thread per connect`, 'µs', {
+          edge: v.edgeMainThreadUsPerConnect - off.edgeMainThreadUsPerConnect,
+        }),
       );
     }
     if (v.verify) {
+      const c = v.verify.concurrent;
       figures.push(
-        figure(`${v.label}: verification alone (jose), CPU per token`, 'µs', {
-          edge: v.verify.cpuUsSequential,
-        }),
+        figure(`${v.label}: verification alone (jose), CPU per token`, 'µs', { edge: c.cpuUs }),
+        figure(`${v.label}: verification alone, main thread per token`, 'µs', { edge: c.mainThreadUs }),
       );
     }
   }
@@ -478,7 +512,7 @@ export const authConnectScenario: Scenario<AuthConnectParams> = {
           clients: 500,
           pending: 100,
           rounds: 1,
-          warmUpClients: 100,
+          warmUpClients: 500,
           jwks: true,
           edges: 1,
           verifySamples: 200,
@@ -487,7 +521,7 @@ export const authConnectScenario: Scenario<AuthConnectParams> = {
           clients: 5000,
           pending: 200,
           rounds: 3,
-          warmUpClients: 1000,
+          warmUpClients: 5000,
           jwks: true,
           edges: 1,
           verifySamples: 2000,
@@ -497,7 +531,7 @@ export const authConnectScenario: Scenario<AuthConnectParams> = {
     const params: AuthConnectParams = {
       ...p,
       edges: o.edges,
-      ...(o.clients !== undefined ? { clients: o.clients } : {}),
+      ...(o.clients !== undefined ? { clients: o.clients, warmUpClients: o.clients } : {}),
     };
     const m = await measureAuthConnect(ctx, params);
     const { figures, checks } = authConnectFigures(m);

@@ -56,13 +56,16 @@ describe('bench: auth-connect (quick)', function () {
       expect(v.readyTime.p99Ms, v.label).to.be.above(0);
       expect(v.connectsPerSecond, v.label).to.be.above(0);
       expect(v.edgeCpuUsPerConnect, v.label).to.be.above(0);
+      expect(v.edgeMainThreadUsPerConnect, v.label).to.be.above(0);
+      expect(v.edgeMainThreadUsPerConnect, v.label).to.be.at.most(v.edgeCpuUsPerConnect);
       if (v.variant === 'off') {
         expect(v.tokenBytes).to.equal(0);
       } else {
         // A JWT in the URL: the C client sent the long request targets whole.
         expect(v.tokenBytes, v.label).to.be.above(100);
         expect(v.urlBytes, v.label).to.be.above(v.tokenBytes);
-        expect(v.verify?.cpuUsSequential, v.label).to.be.above(0);
+        expect(v.verify?.concurrent.cpuUs, v.label).to.be.above(0);
+        expect(v.verify?.concurrent.mainThreadUs, v.label).to.be.above(0);
       }
     }
     expect(m.variants.find((v) => v.variant === 'rs256')!.tokenBytes).to.be.above(300);
