@@ -100,6 +100,8 @@ export interface BurstMeasure {
   readonly authRefusals: number;
   /** From the client processes' start until the last `ready` (their clock). */
   readonly seconds: number;
+  /** That window on CLOCK_MONOTONIC (ns), the clock V8 stamps profile samples with (`--profile`). */
+  readonly windowNs: readonly [number, number];
   readonly connectsPerSecond: number;
   readonly readyTime: LatencySummary;
   readonly readyUs: HistogramJson;
@@ -255,6 +257,7 @@ async function burst(ctx: BenchContext, b: BurstInput): Promise<BurstMeasure> {
     serverRejected: after.rejected - before.rejected,
     authRefusals: after.auth - before.auth,
     seconds: round(seconds, 3),
+    windowNs: [Math.round(startNs), r.lastReadyNs],
     connectsPerSecond: Math.round(r.ready / seconds),
     readyTime: summarize(r.readyUs),
     readyUs: r.readyUs,
