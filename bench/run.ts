@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
  *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R]]`
- * (reconnect-storm and rolling-restart run the edge system only, whatever --targets says)
+ * (reconnect-storm, rolling-restart and auth-connect run the edge system only, whatever --targets says)
  *
  * Runs the named scenarios (all by default) against the real services and the reference
  * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
@@ -25,8 +25,10 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1)
+rolling-restart and auth-connect:
+  --clients N         rolling-restart: v2 clients (default 10000; quick 200), the v1 group a tenth of it
+                      unless --v1-clients; auth-connect: clients per burst (default 5000; quick 500)
 rolling-restart only:
-  --clients N         v2 clients (default 10000; quick 200); the v1 group a tenth of it unless --v1-clients
   --v1-clients N      v1 clients on the same edges, for the latency comparison (default 1000; 0: none)
   --drain-seconds S   the edges' DRAIN_SECONDS (default 5; quick 1)
   --rate R            messages per second published throughout (default 100)`;

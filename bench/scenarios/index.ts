@@ -1,3 +1,4 @@
+import { authConnectScenario } from './auth-connect.js';
 import { bindingScaleScenario } from './binding-scale.js';
 import { broadcastScenario } from './broadcast.js';
 import { connectScenario } from './connect.js';
@@ -18,4 +19,5 @@ export const SCENARIOS: readonly AnyScenario[] = [
   ingestThroughputScenario,
   reconnectStormScenario,
   rollingRestartScenario,
+  authConnectScenario,
 ] as AnyScenario[];
