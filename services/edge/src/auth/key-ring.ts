@@ -1,4 +1,4 @@
-import { createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { ConfigError, errorText, type Logger } from '@events-proxy/runtime';
 
@@ -33,13 +33,26 @@ const MIN_RSA_BITS = 2048;
  * keys loaded before, with a warning.
  */
 export class KeyRing {
-  readonly secret: KeyObject | undefined;
+  /**
+   * The HS256 key, imported into WebCrypto once: jose would import a secret KeyObject again on every
+   * verification (public KeyObjects it caches itself), which doubled HS256's cost per connect.
+   */
+  readonly secret: Promise<webcrypto.CryptoKey> | undefined;
   private publicKeys: readonly PublicKey[] = [];
   private loadedVersion = '';
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: KeyRingOptions) {
-    this.secret = opts.secret === undefined ? undefined : createSecretKey(Buffer.from(opts.secret, 'utf8'));
+    this.secret =
+      opts.secret === undefined
+        ? undefined
+        : webcrypto.subtle.importKey(
+            'raw',
+            Buffer.from(opts.secret, 'utf8'),
+            { name: 'HMAC', hash: 'SHA-256' },
+            false,
+            ['verify'],
+          );
     const file = opts.publicKeysFile;
     if (file === undefined) return;
     try {

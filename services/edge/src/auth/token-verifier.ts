@@ -1,4 +1,4 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject, type webcrypto } from 'node:crypto';
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import { ExchangeGrants } from './grants.js';
 import { TOKEN_ALGORITHMS, type KeyRing, type TokenAlgorithm } from './key-ring.js';
@@ -78,7 +78,7 @@ export class TokenVerifier {
     if (kid !== undefined && typeof kid !== 'string') {
       return refusal('malformed', "the token header's kid must be a string");
     }
-    const keys = this.keysFor(alg as TokenAlgorithm, kid);
+    const keys = await this.keysFor(alg as TokenAlgorithm, kid);
     if (keys.length === 0) {
       return refusal('signature', `no ${alg} key of this server has the token's kid ${JSON.stringify(kid)}`);
     }
@@ -113,8 +113,11 @@ export class TokenVerifier {
     };
   }
 
-  private keysFor(alg: TokenAlgorithm, kid: string | undefined): KeyObject[] {
-    if (alg === 'HS256') return this.opts.keys.secret ? [this.opts.keys.secret] : [];
+  private async keysFor(
+    alg: TokenAlgorithm,
+    kid: string | undefined,
+  ): Promise<(KeyObject | webcrypto.CryptoKey)[]> {
+    if (alg === 'HS256') return this.opts.keys.secret ? [await this.opts.keys.secret] : [];
     return this.opts.keys.candidates(alg, kid).map((k) => k.key);
   }
 
