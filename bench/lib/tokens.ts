@@ -30,7 +30,7 @@ export interface TokenSigner {
   readonly alg: TokenAlg;
   readonly kid: string | undefined;
   readonly signingKey: CryptoKey | Uint8Array;
-  /** The key as the edge holds it (a KeyObject: createSecretKey / createPublicKey from the JWK). */
+  /** The key as a KeyObject (createSecretKey / createPublicKey from the JWK); see VerifyCost for the edge's. */
   readonly verifyKey: KeyObject;
   /** RS256/ES256: the public JWK as the JWKS file lists it (kid, use, alg). */
   readonly publicJwk?: JWK;
@@ -101,9 +101,11 @@ export interface VerifyPass {
 
 export interface VerifyCost {
   readonly tokens: number;
+  /** HS256: the edge verifies with a CryptoKey made once (the cryptoKey passes), not the KeyObject. */
+  readonly hs256: boolean;
   /** Verifications in flight in the concurrent passes (as an edge has them in a burst). */
   readonly concurrency: number;
-  /** With the key as the edge holds it (a KeyObject), one at a time and `concurrency` at a time. */
+  /** With a KeyObject, one at a time and `concurrency` at a time. */
   readonly sequential: VerifyPass;
   readonly concurrent: VerifyPass;
   /** The same with a CryptoKey made once (for HS256, jose otherwise imports the secret on every call). */
@@ -177,6 +179,7 @@ export async function measureVerifyCost(
   const inFlight = Math.min(concurrency, tokens.length);
   return {
     tokens: tokens.length,
+    hs256: signer.alg === 'HS256',
     concurrency: inFlight,
     sequential: await pass(signer.verifyKey, 1),
     concurrent: await pass(signer.verifyKey, inFlight),
