@@ -5,35 +5,16 @@
  * and reports sane figures (every client ready, none refused, auth really on), not timings.
  */
 import { expect } from 'chai';
-import { BenchContext } from '../../bench/lib/context.js';
 import {
   authConnectFigures,
   measureAuthConnect,
   type AuthConnectParams,
 } from '../../bench/scenarios/auth-connect.js';
-import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
+import { quickBench } from './quick-bench.js';
 
 describe('bench: auth-connect (quick)', function () {
   this.timeout(30_000);
-  let ctx: BenchContext;
-
-  before(async () => {
-    await needRabbit();
-    await needRedis();
-    ctx = await BenchContext.create({
-      quick: true,
-      profile: false,
-      edges: 1,
-      targets: ['edge'],
-      amqpUrl: AMQP_URL,
-      redisUrl: REDIS_URL,
-      log: () => undefined,
-    });
-  });
-
-  after(async () => {
-    await ctx?.close();
-  });
+  const bench = quickBench({ edges: 1, targets: ['edge'] });
 
   it('gets every client with a valid token ready on each variant, refuses none, and reports the ratio', async () => {
     const p: AuthConnectParams = {
@@ -45,7 +26,7 @@ describe('bench: auth-connect (quick)', function () {
       edges: 1,
       verifySamples: 20,
     };
-    const m = await measureAuthConnect(ctx, p);
+    const m = await measureAuthConnect(bench(), p);
     expect(m.variants.map((v) => v.variant)).to.deep.equal(['off', 'hs256', 'rs256', 'es256']);
     for (const v of m.variants) {
       expect(v.ready, v.label).to.equal(p.clients);

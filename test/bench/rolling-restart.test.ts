@@ -5,39 +5,20 @@
  * come back after each edge's SIGTERM with nothing lost, nothing repeated and no gap.
  */
 import { expect } from 'chai';
-import { BenchContext } from '../../bench/lib/context.js';
 import {
   measureRollingRestart,
   rollingRestartFigures,
   rollingRestartScenario,
 } from '../../bench/scenarios/rolling-restart.js';
-import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
+import { quickBench } from './quick-bench.js';
 
 describe('bench: rolling restart with v2 resume (quick)', function () {
   this.timeout(60_000);
-  let ctx: BenchContext;
-
-  before(async () => {
-    await needRabbit();
-    await needRedis();
-    ctx = await BenchContext.create({
-      quick: true,
-      profile: false,
-      edges: 3,
-      targets: ['edge'],
-      amqpUrl: AMQP_URL,
-      redisUrl: REDIS_URL,
-      log: () => undefined,
-    });
-  });
-
-  after(async () => {
-    await ctx?.close();
-  });
+  const bench = quickBench({ edges: 3, targets: ['edge'] });
 
   it('brings every v2 client of each restarted edge back through another, losing and repeating nothing', async () => {
     const p = { ...rollingRestartScenario.params(true), windowSeconds: 1, warmupSeconds: 0.3 };
-    const m = await measureRollingRestart(ctx, p);
+    const m = await measureRollingRestart(bench(), p);
     const r = m.on.restart!;
     expect(r.v2.problems, 'v2').to.deep.equal([]);
     expect(r.v2.lost, 'lost').to.equal(0);

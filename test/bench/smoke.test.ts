@@ -4,36 +4,17 @@
  * that every client got every message once and in order.
  */
 import { expect } from 'chai';
-import { BenchContext } from '../../bench/lib/context.js';
 import { measureBindingScale } from '../../bench/scenarios/binding-scale.js';
 import { measureLatency } from '../../bench/scenarios/latency.js';
 import { measureReconnectStorm, reconnectStormScenario } from '../../bench/scenarios/reconnect-storm.js';
-import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
+import { quickBench } from './quick-bench.js';
 
 describe('bench: smoke (quick scenarios against the real services)', function () {
   this.timeout(60_000);
-  let ctx: BenchContext;
-
-  before(async () => {
-    await needRabbit();
-    await needRedis();
-    ctx = await BenchContext.create({
-      quick: true,
-      profile: false,
-      edges: 1,
-      targets: ['edge', 'reference'],
-      amqpUrl: AMQP_URL,
-      redisUrl: REDIS_URL,
-      log: () => undefined,
-    });
-  });
-
-  after(async () => {
-    await ctx?.close();
-  });
+  const bench = quickBench({ edges: 1, targets: ['edge', 'reference'] });
 
   it('delivers every message to every client once, in order, on one shared binding', async () => {
-    const outcomes = await measureLatency(ctx, { clients: 50, rate: 40, seconds: 1, payloadBytes: 1024 });
+    const outcomes = await measureLatency(bench(), { clients: 50, rate: 40, seconds: 1, payloadBytes: 1024 });
     for (const kind of ['edge', 'reference'] as const) {
       const outcome = outcomes[kind];
       if (!outcome?.ok) throw new Error(`${kind} failed: ${outcome?.error}`);
@@ -45,7 +26,7 @@ describe('bench: smoke (quick scenarios against the real services)', function ()
   });
 
   it('routes each of many distinct bindings to its own client, and unbinds them after the lease', async () => {
-    const outcomes = await measureBindingScale(ctx, {
+    const outcomes = await measureBindingScale(bench(), {
       clients: 30,
       leaseSeconds: 1,
       messagesPerClient: 3,
@@ -67,7 +48,7 @@ describe('bench: smoke (quick scenarios against the real services)', function ()
 
   it('brings every client of a SIGKILLed edge back on the other edge, losing nothing after its new ready', async () => {
     const p = reconnectStormScenario.params(true);
-    const m = await measureReconnectStorm(ctx, p);
+    const m = await measureReconnectStorm(bench(), p);
     expect(m.initial.ready).to.equal(p.clients);
     expect(m.storm.ready, m.storm.firstError).to.equal(p.clients);
     expect(m.storm.reconnectTime.count, 'every client reconnected').to.be.at.least(p.clients);
