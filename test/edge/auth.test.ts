@@ -2,6 +2,7 @@
 // source and their order, grants, expiry during a stream, JWKS keys and their rotation, CORS
 // with credentials. Real HTTP against an in-process edge; tokens signed with `jose`.
 import { writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { expect } from 'chai';
 import { SignJWT } from 'jose';
 import { ConfigError } from '@events-proxy/runtime';
@@ -504,6 +505,48 @@ describe('edge: CORS with credentials (AUTH_MODE=jwt)', function () {
       expect(res.headers).not.to.have.property('access-control-allow-credentials');
     } finally {
       await open.stop();
+    }
+  });
+});
+
+describe('edge: MAX_CONNECTIONS with token checks in flight', function () {
+  this.timeout(20_000);
+
+  it('counts the connects that were waiting for their token check: never more streams than the limit', async () => {
+    const secret = newSecret();
+    const t = await startEdge({ AUTH_MODE: 'jwt', AUTH_JWT_SECRET: secret, MAX_CONNECTIONS: '2' });
+    const sockets: net.Socket[] = [];
+    try {
+      const token = await hsToken(secret, [granted.exchange], { issuer: null, audience: null });
+      const { port } = new URL(t.base);
+      for (let i = 0; i < 8; i++) {
+        const socket = net.connect(Number(port), '127.0.0.1');
+        sockets.push(socket);
+        await new Promise((resolve) => socket.once('connect', resolve));
+      }
+      const heads = sockets.map(
+        (socket) =>
+          new Promise<string>((resolve) => {
+            let got = '';
+            socket.on('data', (d: Buffer) => {
+              got += d.toString('latin1');
+              if (got.includes('\r\n')) resolve(got.slice(0, got.indexOf('\r\n')));
+            });
+          }),
+      );
+      // Written in one tick, so the edge reads them in one turn: each passes the limit before any
+      // token check (which waits for WebCrypto) has finished.
+      const path = new URL(`${t.url([granted])}&access_token=${token}`);
+      for (const socket of sockets) {
+        socket.write(`GET ${path.pathname}${path.search} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      }
+      const statuses = await Promise.all(heads);
+      expect(statuses.filter((l) => l === 'HTTP/1.1 200 OK')).to.have.length(2);
+      expect(statuses.filter((l) => l.startsWith('HTTP/1.1 503'))).to.have.length(6);
+      expect(t.edge.stats().connections).to.equal(2);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await t.stop();
     }
   });
 });

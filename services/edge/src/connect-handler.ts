@@ -246,13 +246,17 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     // so a refused client holds nothing: no binding asked for, no lease, no subscription, no count.
     const address = clientAddress(req, config.clientLimits.trustProxyHops);
     const gone = (): boolean => req.socket.destroyed;
+    // Whether a check waited: the edge may have filled up or begun draining meanwhile.
+    let waited = false;
     if (admission.limitsConnectRate) {
+      waited = true;
       const refused = await admission.takeConnect(address);
       if (gone()) return;
       if (refused) return tooMany(res, refused);
     }
     let token: VerifiedToken | undefined;
     if (admission.requiresToken) {
+      waited = true;
       const checked = await admission.authenticate(req, params);
       if (gone()) return;
       if (checked !== undefined && !checked.ok) return refuseUnauthorized(res, version, checked);
@@ -287,12 +291,13 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     }
     let releaseLimits: (() => void) | undefined;
     if (admission.countsStreams(token)) {
+      waited = true;
       const held = await admission.holdStream(address, token);
       if (!held.ok) return tooMany(res, held);
       releaseLimits = held.release;
-      // The edge may have filled up or begun draining while the count was taken.
-      if (gone() || refusedAtCapacity(res, version)) return releaseLimits?.();
+      if (gone()) return releaseLimits?.();
     }
+    if (waited && refusedAtCapacity(res, version)) return releaseLimits?.();
 
     openStream(res);
     const channels = parsed.bindings.map(channelOf);
