@@ -11,8 +11,12 @@ export type SequenceRoute = (seq: number) => { readonly routingKey: string; read
 
 /** Publishes `{ seq }` every `intervalMs` with publisher confirms, reconnecting as long as it runs. */
 export class SequencePublisher {
-  /** Sequence numbers the broker confirmed, and when (Date.now()). */
-  readonly confirmed: { seq: number; at: number }[] = [];
+  /**
+   * Sequence numbers the broker confirmed, when (Date.now()), and when each was handed to the
+   * broker (`sentAt`): a message sent after an event the broker saw happens after it; one merely
+   * confirmed after it may have reached the broker before (a confirm can take a while under load).
+   */
+  readonly confirmed: { seq: number; at: number; sentAt: number }[] = [];
   private next = 1;
   private running = true;
   private readonly loop: Promise<void>;
@@ -77,12 +81,13 @@ export class SequencePublisher {
         while (this.running) {
           const seq = this.next++;
           const { routingKey, cc } = this.route(seq);
+          const sentAt = Date.now();
           ch.publish(this.exchange, routingKey, Buffer.from(JSON.stringify({ seq })), {
             persistent: true,
             ...(cc === undefined ? {} : { CC: [...cc] }),
           });
           await ch.waitForConfirms();
-          this.confirmed.push({ seq, at: Date.now() });
+          this.confirmed.push({ seq, at: Date.now(), sentAt });
           await sleep(this.intervalMs);
         }
       } catch {
