@@ -1,6 +1,6 @@
 // Metric names the Grafana dashboard (deploy/grafana/events-proxy-dashboard.json) queries, and
-// the names it may use: DESIGN.md §6, the v2 resume and history metrics, and prom-client's
-// default metrics. Shared by the deploy
+// the names it may use: DESIGN.md §6, the v2 resume and history metrics, the access-control
+// metrics, and prom-client's default metrics. Shared by the deploy
 // tests and by the suite that scrapes live services for the same names.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,17 @@ export const RESUME_METRIC_NAMES: readonly string[] = [
   'events_ingest_history_failures_total',
 ];
 
+/**
+ * The access-control metrics (DESIGN.md §3c, docs/metrics.md; not *contract* either): token
+ * refusals by reason, and per-client limit checks that failed. The dashboard's Access control row
+ * and the chart's EventsProxyTokensRefused and EventsProxyClientLimitsUnavailable use them; the
+ * 429 and `unauthorized` reasons and the `expired` close are values of §6 metrics.
+ */
+export const AUTH_METRIC_NAMES: readonly string[] = [
+  'events_edge_auth_refusals_total',
+  'events_edge_client_limit_errors_total',
+];
+
 /** prom-client 15 `collectDefaultMetrics()` names (Linux). */
 export const PROM_CLIENT_DEFAULT_METRIC_NAMES: readonly string[] = [
   'process_cpu_user_seconds_total',
@@ -83,6 +94,7 @@ export const PROM_CLIENT_DEFAULT_METRIC_NAMES: readonly string[] = [
 export const ALLOWED_DASHBOARD_METRIC_NAMES: ReadonlySet<string> = new Set([
   ...DESIGN_METRIC_NAMES,
   ...RESUME_METRIC_NAMES,
+  ...AUTH_METRIC_NAMES,
   ...PROM_CLIENT_DEFAULT_METRIC_NAMES,
 ]);
 

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import {
   ALLOWED_DASHBOARD_METRIC_NAMES,
+  AUTH_METRIC_NAMES,
   DESIGN_METRIC_NAMES,
   RESUME_METRIC_NAMES,
   dashboardExprs,
@@ -35,7 +36,16 @@ interface Dashboard {
   templating: { list: { name: string; type: string; query: unknown; datasource?: unknown }[] };
 }
 
-const ROWS = ['Overview', 'Connections', 'Delivery', 'Ingest', 'Resumes (v2)', 'Redis and broker', 'Runtime'];
+const ROWS = [
+  'Overview',
+  'Connections',
+  'Delivery',
+  'Ingest',
+  'Resumes (v2)',
+  'Access control',
+  'Redis and broker',
+  'Runtime',
+];
 
 function allPanels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
@@ -57,7 +67,7 @@ function datasourceRefs(node: unknown, out: unknown[] = []): unknown[] {
 describe('Grafana dashboard (deploy/grafana)', function () {
   const dashboard = loadDashboard() as unknown as Dashboard;
 
-  it('has the rows Overview, Connections, Delivery, Ingest, Resumes (v2), Redis and broker, Runtime in order', function () {
+  it('has the rows Overview, Connections, Delivery, Ingest, Resumes (v2), Access control, Redis and broker, Runtime in order', function () {
     const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => p.title);
     expect(rows).to.deep.equal(ROWS);
     expect(dashboard.uid).to.match(/^[-\w]+$/);
@@ -85,12 +95,12 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('queries only DESIGN §6 metrics, the v2 resume and history metrics, and prom-client defaults', function () {
+  it('queries only DESIGN §6 metrics, the v2 resume and history metrics, the access-control metrics, and prom-client defaults', function () {
     const names = dashboardMetricNames();
     const unknown = names.filter((n) => !ALLOWED_DASHBOARD_METRIC_NAMES.has(n));
     expect(
       unknown,
-      'metric names outside DESIGN §6, the resume metrics and prom-client defaults',
+      'metric names outside DESIGN §6, the resume and access-control metrics and prom-client defaults',
     ).to.deep.equal([]);
     for (const v of dashboard.templating.list) {
       const q = typeof v.query === 'string' ? v.query : (v.query as { query?: string } | undefined)?.query;
@@ -100,10 +110,33 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('shows every DESIGN §6 metric and every v2 resume and history metric somewhere', function () {
+  it('shows every DESIGN §6 metric, every v2 resume and history metric and every access-control metric somewhere', function () {
     const names = new Set(dashboardMetricNames());
     expect(DESIGN_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
     expect(RESUME_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
+    expect(AUTH_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
+  });
+
+  it('shows access control in its own row: token refusals, the 429 reasons, token expiry and failed limit checks', function () {
+    const row = dashboard.panels.findIndex((p) => p.type === 'row' && p.title === 'Access control');
+    const next = dashboard.panels.findIndex((p, i) => i > row && p.type === 'row');
+    const exprs = dashboard.panels
+      .slice(row + 1, next)
+      .flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
+    expect(exprs.length, 'queries in the Access control row').to.be.within(2, 8);
+    const shown = (re: RegExp) => exprs.some((e) => re.test(e));
+    expect(
+      shown(/^sum by \(reason\) \(rate\(events_edge_auth_refusals_total\{/),
+      'token refusals by reason',
+    ).to.equal(true);
+    for (const reason of ['connect_rate', 'streams_per_ip', 'streams_per_subject']) {
+      expect(
+        shown(new RegExp(`events_edge_connections_rejected_total\\{[^}]*reason=~"[^"]*\\b${reason}\\b`)),
+        `the 429 reason ${reason}`,
+      ).to.equal(true);
+    }
+    expect(shown(/events_edge_closes_total\{[^}]*reason="expired"/), 'streams ended at exp').to.equal(true);
+    expect(shown(/events_edge_client_limit_errors_total\{/), 'failed limit checks').to.equal(true);
   });
 
   it('reads counters through rate()/increase() and histograms through histogram_quantile() or a heatmap', function () {

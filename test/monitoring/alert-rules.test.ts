@@ -138,13 +138,15 @@ describe('monitoring: alert rules with promtool', function () {
       ]);
     // histogram_quantile() never returns more than the largest finite bucket (5 s for delivery
     // lag, 30 s for ready); a pod never holds more than MAX_CONNECTIONS; a ratio never passes 1;
-    // an ingest retries a failed history call once a second, so it never fails faster.
+    // an ingest retries a failed history call once a second, so it never fails faster; token
+    // refusals are a share of connects, so their ratio never passes 1 either.
     for (const bad of [
       { deliveryLagP99Seconds: 5 },
       { readyP95Seconds: 30 },
       { connectionsSaturation: 1 },
       { bindErrorRatio: 1 },
       { historyFailuresPerSecond: 1 },
+      { tokenRefusalRatio: 1 },
     ]) {
       expect(() => withThreshold(JSON.stringify(bad)), JSON.stringify(bad)).to.throw(/exclusiveMaximum/);
     }
@@ -155,6 +157,8 @@ describe('monitoring: alert rules with promtool', function () {
         connectionsSaturation: 0.95,
         bindErrorRatio: 0.5,
         historyFailuresPerSecond: 0.25,
+        tokenRefusalRatio: 0.6,
+        tokenRefusalsPerSecond: 0.2,
       }),
     );
     const exprs = ruleFile(ok)
@@ -166,6 +170,8 @@ describe('monitoring: alert rules with promtool', function () {
       .and.include('> 20')
       .and.include('> 0.95 * 10000')
       .and.include('> 0.5')
-      .and.include('> 0.25');
+      .and.include('> 0.25')
+      .and.include('> 0.6 and on (namespace)')
+      .and.include('> 0.2');
   });
 });

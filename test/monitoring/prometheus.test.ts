@@ -1,11 +1,13 @@
 /**
  * The monitoring that ships with the chart, proven against a real Prometheus: a private
- * Prometheus (1 s scrape and rule evaluation) scrapes one ingest and two edges, given `namespace`,
+ * Prometheus (1 s scrape and rule evaluation) scrapes one ingest and three edges, given `namespace`,
  * `pod` and `job` labels as the chart's ServiceMonitor would; the test drives real traffic, then
  * evaluates through Prometheus's HTTP API every query of the Grafana dashboard (variables
  * substituted as Grafana does), the chart's PrometheusRule alerts, and the prometheus-adapter
  * rule behind the edge HPA. v2 clients resume on one edge (one lossless, one gap, one malformed
- * cursor), so the Resumes (v2) row shows real values too.
+ * cursor), so the Resumes (v2) row shows real values too; the third edge runs with AUTH_MODE=jwt
+ * and MAX_STREAMS_PER_IP=1 and refuses a missing, a wrongly signed and an expired token, answers a
+ * second stream 429 and ends a stream at its token's exp, for the Access control row.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -14,10 +16,11 @@ import amqp from 'amqplib';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { randomId, startService, stopAll, type ServiceProcess } from '../support/processes.js';
 import { SseClient, connectUrl } from '../support/sse-client.js';
-import { RawResponse } from '../edge/raw-http.js';
+import { RawResponse, fetchAll } from '../edge/raw-http.js';
 import { TestBroker } from '../support/broker.js';
 import { metricValue } from '../support/prometheus.js';
 import { waitUntil } from '../support/wait.js';
+import { hsToken, newSecret } from '../support/tokens.js';
 import { NAMESPACE, get, render, values, type Manifest } from '../deploy/helm.js';
 import {
   dashboardTargets,
@@ -60,6 +63,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
   let ingest: ServiceProcess;
   let edgeA: ServiceProcess;
   let edgeB: ServiceProcess;
+  let edgeC: ServiceProcess;
+  const secret = newSecret();
   let stalled: net.Socket | undefined;
   const clients: SseClient[] = [];
 
@@ -70,6 +75,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     ingest: 'ep-events-proxy-ingest-0',
     a: 'ep-events-proxy-edge-a',
     b: 'ep-events-proxy-edge-b',
+    c: 'ep-events-proxy-edge-c',
   };
 
   /** When Prometheus first had all three targets up (seconds), and the moment the checks read. */
@@ -117,11 +123,13 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       LOG_LEVEL: 'info',
     };
     ingest = await startService('ingest', env);
-    [edgeA, edgeB] = await Promise.all([
+    [edgeA, edgeB, edgeC] = await Promise.all([
       // A: full at 4 streams, and cuts off a client with 64 KiB unsent.
       startService('edge', { ...env, MAX_CONNECTIONS: '4', MAX_BUFFERED_BYTES: String(64 * 1024) }),
       // B: closes streams that got no message for 3 s.
       startService('edge', { ...env, IDLE_TIMEOUT_SECONDS: '3' }),
+      // C: access control: HS256 tokens, and one open stream per client address.
+      startService('edge', { ...env, AUTH_MODE: 'jwt', AUTH_JWT_SECRET: secret, MAX_STREAMS_PER_IP: '1' }),
     ]);
 
     const target = (p: ServiceProcess, pod: string) => ({
@@ -132,14 +140,14 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       intervalSeconds: SCRAPE_SECONDS,
       jobs: {
         [jobs.ingest]: [target(ingest, pods.ingest)],
-        [jobs.edge]: [target(edgeA, pods.a), target(edgeB, pods.b)],
+        [jobs.edge]: [target(edgeA, pods.a), target(edgeB, pods.b), target(edgeC, pods.c)],
       },
       ruleFiles: { 'events-proxy.rules.yaml': { groups: (rule!.spec as { groups: unknown[] }).groups } },
     });
     await prom.waitFor(
-      'all three targets up',
+      'all four targets up',
       () => prom.vector('up == 1'),
-      (v) => v.length === 3,
+      (v) => v.length === 4,
     );
     upSince = Date.now() / 1000;
   });
@@ -165,18 +173,54 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     return c;
   };
 
-  it('scrapes one ingest and two edges, each with the job, namespace and pod labels Kubernetes gives them', async () => {
+  /**
+   * Edge C (AUTH_MODE=jwt, MAX_STREAMS_PER_IP=1): three connects refused for their token (none, a
+   * wrong signature, expired), each a 200 and a terminal error; one stream whose token expires in
+   * 3 s; while it is open, a second connect with a good token is answered 429 (streams_per_ip);
+   * then the stream is ended at its token's exp.
+   */
+  async function accessControlTraffic(): Promise<void> {
+    const url = connectUrl(edgeC.url(''), { bindings: [{ exchange, routingKeyPattern: 'idle.#' }] });
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+    const refused = async (headers: Record<string, string>, why: RegExp) => {
+      const r = await fetchAll(url, headers);
+      expect(r.status, r.body).to.equal(200);
+      expect(r.body)
+        .to.match(/event: error/)
+        .and.match(why);
+    };
+    await refused({}, /a token is required/);
+    await refused(bearer(await hsToken(newSecret(), [exchange])), /signature/);
+    await refused(bearer(await hsToken(secret, [exchange], { expiresIn: -60 })), /expired/);
+
+    const expiring = await RawResponse.open(url, bearer(await hsToken(secret, [exchange], { expiresIn: 3 })));
+    try {
+      await expiring.waitFor((r) => eventsOf(r, 'ready').length === 1, 'C: the stream ready');
+      const second = await fetchAll(url, bearer(await hsToken(secret, [exchange])));
+      expect(second.status, second.body).to.equal(429);
+      expect(second.headers['retry-after']).to.equal('10');
+      await expiring.waitEnd(10_000);
+      expect(eventsOf(expiring, 'error').map((e) => e.data)).to.have.length(1);
+      expect(eventsOf(expiring, 'error')[0]!.data).to.match(/token expired/);
+      expect(eventsOf(expiring, 'message'), 'C: no message').to.deep.equal([]);
+    } finally {
+      expiring.close();
+    }
+  }
+
+  it('scrapes one ingest and three edges, each with the job, namespace and pod labels Kubernetes gives them', async () => {
     const up = await prom.vector('up');
     expect(up.map((s) => [s.metric.job, s.metric.namespace, s.metric.pod]).sort()).to.deep.equal(
       [
         [jobs.edge, NAMESPACE, pods.a],
         [jobs.edge, NAMESPACE, pods.b],
+        [jobs.edge, NAMESPACE, pods.c],
         [jobs.ingest, NAMESPACE, pods.ingest],
       ].sort(),
     );
   });
 
-  it('drives connections, messages, v2 resumes (lossless, gap, malformed cursor), idle closures, a slow client and refused connections', async () => {
+  it('drives connections, messages, v2 resumes (lossless, gap, malformed cursor), idle closures, a slow client, refused connections, token refusals, a 429 and a token expiry', async () => {
     // Edge B: a client that gets N_B messages (at once, well within its idle timeout), one that
     // never gets any, and one whose exchange does not exist. Both live streams end as idle.
     const busy = client(edgeB, exchange, 'b.#');
@@ -185,6 +229,10 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     await busy.waitFor((x) => x.messages().length === N_B, 'B messages');
     const idle = client(edgeB, exchange, 'idle.#');
     await idle.waitReady();
+    // Edge C meanwhile (it waits about 3 s for a token to expire): its stream binds `idle.#`, already
+    // leased and never published to, so it asks the ingest for nothing and receives nothing.
+    const accessControl = accessControlTraffic();
+    accessControl.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     const failed = client(edgeB, missingExchange, '#');
     await failed.waitFor((c) => c.of('error').length === 1, 'the bind error');
 
@@ -288,6 +336,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       }
     }
 
+    await accessControl;
+
     // Both of B's streams end as idle; the readers on A stay.
     await busy.waitFor((x) => x.of('error').length === 1, 'the busy client idle-closed', 10_000);
     await idle.waitFor((x) => x.of('error').length === 1, 'the idle client idle-closed', 10_000);
@@ -299,6 +349,11 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     await waitUntil(
       async () => (await direct(edgeA, 'events_edge_connections')) === 3,
       'A: 3 streams',
+      10_000,
+    );
+    await waitUntil(
+      async () => (await direct(edgeC, 'events_edge_connections')) === 0,
+      'C: no streams',
       10_000,
     );
     await waitUntil(
@@ -324,6 +379,12 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       [edgeB, pods.b, 'events_edge_closes_total'],
       [edgeB, pods.b, 'events_edge_idle_closures_total'],
       [edgeB, pods.b, 'events_edge_messages_sent_total'],
+      [edgeC, pods.c, 'events_edge_connections'],
+      [edgeC, pods.c, 'events_edge_bus_subscriptions'],
+      [edgeC, pods.c, 'events_edge_connections_total'],
+      [edgeC, pods.c, 'events_edge_connections_rejected_total'],
+      [edgeC, pods.c, 'events_edge_closes_total'],
+      [edgeC, pods.c, 'events_edge_auth_refusals_total'],
       [ingest, pods.ingest, 'events_ingest_messages_consumed_total'],
       [ingest, pods.ingest, 'events_ingest_frames_published_total'],
       [ingest, pods.ingest, 'events_ingest_bind_requests_total'],
@@ -441,8 +502,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
 
     // Overview
     expect(await scalar('Open connections')).to.equal(3);
-    expect(await scalar('Edge pods')).to.equal(2);
-    expect(await scalar('New connections/s', 'A', true)).to.equal(9);
+    expect(await scalar('Edge pods')).to.equal(3);
+    expect(await scalar('New connections/s', 'A', true)).to.equal(10);
     expect(await scalar('Messages sent/s', 'A', true)).to.equal(aMessages + N_B);
     expect(await scalar('Delivery lag p99', 'A', true)).to.be.within(0, 5);
     expect(await scalar('Active bindings|stat')).to.equal(6);
@@ -450,10 +511,14 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     expect(await scalar('Redis')).to.equal(1);
 
     // Connections
-    expect(byLabel(await at('Open connections by pod'), 'pod')).to.deep.equal({ [pods.a]: 3, [pods.b]: 0 });
-    expect(await scalar('Average connections per edge pod (HPA signal)')).to.equal(1.5);
+    expect(byLabel(await at('Open connections by pod'), 'pod')).to.deep.equal({
+      [pods.a]: 3,
+      [pods.b]: 0,
+      [pods.c]: 0,
+    });
+    expect(await scalar('Average connections per edge pod (HPA signal)')).to.equal(1);
     expect(await scalar('Average connections per edge pod (HPA signal)', 'B')).to.equal(3);
-    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(9);
+    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(10);
     expect(byLabel(await at('Accepted and rejected connections/s', 'B', true), 'reason')).to.deep.equal({
       max_connections: 1,
       draining: 0,
@@ -461,9 +526,9 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       bindings: 0,
       cursor: 1,
       bind_failed: 1,
-      unauthorized: 0,
+      unauthorized: 3,
       connect_rate: 0,
-      streams_per_ip: 0,
+      streams_per_ip: 1,
       streams_per_subject: 0,
     });
     expect(byLabel(await at('Server-side closes/s by reason', 'A', true), 'reason')).to.deep.equal({
@@ -471,24 +536,29 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       slow: 1,
       error: 1,
       shutdown: 0,
-      limit: 1,
-      expired: 0,
+      // Every refusal answered in the stream counts as a `limit` close: the malformed cursor and
+      // C's three token refusals.
+      limit: 4,
+      expired: 1,
     });
     expect(await scalar('Server-side closes/s by reason', 'B', true)).to.equal(2);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Time to ready', q, true)).to.be.within(0, 30);
     expect(byLabel(await at('Connection churn by pod', 'A', true), 'pod')).to.deep.equal({
       [pods.a]: 7,
       [pods.b]: 2,
+      [pods.c]: 1,
     });
 
     // Delivery
     expect(byLabel(await at('Messages sent/s by pod', 'A', true), 'pod')).to.deep.equal({
       [pods.a]: aMessages,
       [pods.b]: N_B,
+      [pods.c]: 0,
     });
     const bytes = byLabel(await at('Bytes sent/s by pod', 'A', true), 'pod');
     expect(bytes[pods.a]).to.be.greaterThan(bulk * 1000);
     expect(bytes[pods.b]).to.be.greaterThan(0);
+    expect(bytes[pods.c], 'C: ready and error frames').to.be.greaterThan(0);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Delivery lag', q, true)).to.be.within(0, 5);
     const heat = byLabel(await at('Delivery lag distribution', 'A', true), 'le');
     expect(heat['+Inf'], 'every delivery is in the +Inf bucket').to.equal(
@@ -530,16 +600,42 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       [pods.ingest]: 0,
     });
 
+    // Access control: edge C's refusals, its 429 and its expired stream; no limit check failed.
+    expect(byLabel(await at('Token refusals/s by reason', 'A', true), 'reason')).to.deep.equal({
+      missing: 1,
+      malformed: 0,
+      signature: 1,
+      expired: 1,
+      not_yet_valid: 0,
+      issuer: 0,
+      audience: 0,
+      not_granted: 0,
+    });
+    expect(byLabel(await at('Per-client limit refusals/s by reason', 'A', true), 'reason')).to.deep.equal({
+      connect_rate: 0,
+      streams_per_ip: 1,
+      streams_per_subject: 0,
+    });
+    expect(await scalar('Streams ended at token expiry/s', 'A', true)).to.equal(1);
+    expect(await scalar('Streams ended at token expiry/s', 'B', true)).to.equal(1);
+    expect(byLabel(await at('Limit checks failed/s by pod', 'A', true), 'pod')).to.deep.equal({
+      [pods.a]: 0,
+      [pods.b]: 0,
+      [pods.c]: 0,
+    });
+
     // Redis and broker
     expect(byLabel(await at('AMQP connection by ingest pod'), 'pod')).to.deep.equal({ [pods.ingest]: 1 });
     expect(byLabel(await at('Redis connection by pod'), 'pod')).to.deep.equal({
       [pods.ingest]: 1,
       [pods.a]: 1,
       [pods.b]: 1,
+      [pods.c]: 1,
     });
     expect(byLabel(await at('Redis subscriptions by edge pod'), 'pod')).to.deep.equal({
       [pods.a]: 1,
       [pods.b]: 0,
+      [pods.c]: 0,
     });
 
     // Runtime: one positive value per process.
@@ -551,11 +647,11 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       'Uptime by pod',
     ]) {
       const v = byLabel(await at(panel, 'A', panel === 'CPU by pod'), 'pod');
-      expect(Object.keys(v).sort(), panel).to.deep.equal([pods.a, pods.b, pods.ingest].sort());
+      expect(Object.keys(v).sort(), panel).to.deep.equal([pods.a, pods.b, pods.c, pods.ingest].sort());
       for (const x of Object.values(v)) expect(x, panel).to.be.greaterThan(0);
     }
     const lag = byLabel(await at('Event-loop lag p99 by pod'), 'pod');
-    expect(Object.keys(lag).sort()).to.deep.equal([pods.a, pods.b, pods.ingest].sort());
+    expect(Object.keys(lag).sort()).to.deep.equal([pods.a, pods.b, pods.c, pods.ingest].sort());
   });
 
   it("loads the chart's alert rules into Prometheus: all evaluate, and the traffic makes exactly the expected ones pending", async () => {
@@ -571,8 +667,9 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`),
       'rules with evaluation errors',
     ).to.deep.equal([]);
-    // Rejections at MAX_CONNECTIONS, a slow-client close per 6 accepted connections, 1 of 5 bind
-    // requests failed: pending (their `for` is minutes). Everything else stays quiet.
+    // Rejections at MAX_CONNECTIONS, a slow-client close per 10 accepted connections, 1 of 7 bind
+    // requests failed: pending (their `for` is minutes). Everything else stays quiet, the token
+    // alert too: 1 signature refusal in 17 connects, far under 0.05/s.
     const pending = [
       'EventsProxyBindErrors',
       'EventsProxyConnectionsRejected',
@@ -585,6 +682,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       'EventsProxyEdgeNearConnectionLimit',
       'EventsProxyIngestStalled',
       'EventsProxyHistoryFailing',
+      'EventsProxyTokensRefused',
+      'EventsProxyClientLimitsUnavailable',
     ];
     const states = await prom.waitFor(
       `${pending.join(', ')} pending`,
@@ -623,6 +722,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     expect(discovered).to.deep.equal([
       [NAMESPACE, pods.a],
       [NAMESPACE, pods.b],
+      [NAMESPACE, pods.c],
     ]);
 
     // The HPA asks for every pod of the Deployment (pod=~"a|b"); `kubectl get --raw .../pods/<name>/...` for one.
@@ -641,15 +741,16 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     const want = {
       [pods.a]: await direct(edgeA, 'events_edge_connections'),
       [pods.b]: await direct(edgeB, 'events_edge_connections'),
+      [pods.c]: await direct(edgeC, 'events_edge_connections'),
     };
-    expect(want).to.deep.equal({ [pods.a]: 3, [pods.b]: 0 });
-    const all = await prom.vector(metricsQuery([pods.a, pods.b]), settledAt);
+    expect(want).to.deep.equal({ [pods.a]: 3, [pods.b]: 0, [pods.c]: 0 });
+    const all = await prom.vector(metricsQuery([pods.a, pods.b, pods.c]), settledAt);
     expect(
       all.map((s) => Object.keys(s.metric)),
       'only the group-by label is left',
-    ).to.deep.equal([[podLabel], [podLabel]]);
+    ).to.deep.equal([[podLabel], [podLabel], [podLabel]]);
     expect(byLabel(all, podLabel)).to.deep.equal(want);
-    for (const pod of [pods.a, pods.b]) {
+    for (const pod of [pods.a, pods.b, pods.c]) {
       expect(byLabel(await prom.vector(metricsQuery([pod]), settledAt), podLabel)).to.deep.equal({
         [pod]: want[pod],
       });
