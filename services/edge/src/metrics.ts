@@ -19,7 +19,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /**
  * Why the server ended a stream (with an `error` event first, except a v2 stream ended by a drain).
- * `limit`: the bindings value broke the input rules or limits; `error`: a binding could not be put
+ * `limit`: refused inside the stream (bad bindings, a malformed cursor, a refused token); `error`: a binding could not be put
  * in place, or the bus or the history failed; `expired`: the connection's token reached its `exp`.
  */
 export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit', 'expired'] as const;
@@ -89,7 +89,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const closes = new Counter({
     name: 'events_edge_closes_total',
-    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit, expired (the token reached its exp); with an error event, except v2 streams ended by a drain.',
+    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (refused inside the stream: bindings, cursor, token), expired (the token reached its exp); with an error event, except v2 streams ended by a drain.',
     labelNames: ['reason'] as const,
     registers,
   });
