@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './paths.js';
 
-interface ProfileNode {
+/** A node of a V8 CPU profile's call tree. */
+export interface ProfileNode {
   readonly id: number;
   readonly callFrame: {
     readonly functionName: string;
@@ -11,12 +12,16 @@ interface ProfileNode {
     readonly lineNumber: number;
   };
   readonly hitCount?: number;
+  readonly children?: readonly number[];
 }
 
-interface CpuProfile {
+/** A `.cpuprofile` file: the call tree, and each sample's node and time since the one before (µs). */
+export interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly startTime: number;
   readonly endTime: number;
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
 }
 
 export interface HotFunction {

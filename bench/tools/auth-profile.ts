@@ -14,19 +14,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-
-interface Node {
-  readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-  readonly children?: readonly number[];
-}
-
-interface Profile {
-  readonly nodes: readonly Node[];
-  readonly startTime: number;
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
+import type { CpuProfile } from '../lib/cpu-profile.js';
 
 interface Burst {
   readonly variant: string;
@@ -58,10 +46,10 @@ const AREAS: readonly (readonly [string, (url: string, fn: string) => boolean])[
   ['(garbage collector)', (_url, fn) => fn === '(garbage collector)'],
 ];
 
-function loadProfile(dir: string): Profile {
+function loadProfile(dir: string): CpuProfile {
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
-  return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as Profile;
+  return JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
 }
 
 interface Cut {
@@ -71,7 +59,7 @@ interface Cut {
   readonly self: Map<string, number>;
 }
 
-function cut(profile: Profile, windows: readonly (readonly [number, number])[], connects: number): Cut {
+function cut(profile: CpuProfile, windows: readonly (readonly [number, number])[], connects: number): Cut {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);

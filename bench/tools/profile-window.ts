@@ -9,19 +9,7 @@
  * windows on CLOCK_MONOTONIC, the clock V8 stamps profile samples with.
  */
 import fs from 'node:fs';
-
-interface Node {
-  readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
-  readonly children?: readonly number[];
-}
-
-interface Profile {
-  readonly nodes: readonly Node[];
-  readonly startTime: number;
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
+import type { CpuProfile } from '../lib/cpu-profile.js';
 
 interface Phase {
   readonly clients: number;
@@ -33,7 +21,7 @@ if (!profileFile || !recordFile) {
   console.error('usage: profile-window.ts <edge.cpuprofile> <bench/results/….json> [rows]');
   process.exit(2);
 }
-const profile = JSON.parse(fs.readFileSync(profileFile, 'utf8')) as Profile;
+const profile = JSON.parse(fs.readFileSync(profileFile, 'utf8')) as CpuProfile;
 const record = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as {
   scenarios: { scenario: string; details: { edge?: Record<string, Phase> } }[];
 };
