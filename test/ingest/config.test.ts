@@ -204,6 +204,7 @@ describe('ingest: config', () => {
         'BINDING_LEASE_SECONDS',
         'HISTORY_SECONDS',
         'HISTORY_MAX_MESSAGES',
+        'REDIS_HEALTH_TIMEOUT_SECONDS',
         'METRICS_PORT',
         'LOG_LEVEL',
       ].sort(),

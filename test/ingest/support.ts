@@ -46,6 +46,7 @@ export class RecordingBus implements Bus {
   async subscribe(): Promise<void> {}
   async unsubscribe(): Promise<void> {}
   onMessage(_handler: BusHandler): void {}
+  onResubscribed(): void {}
   isConnected(): boolean {
     return !this.failing;
   }

@@ -11,6 +11,9 @@ export interface BusMessage {
 
 export type BusHandler = (channel: string, envelope: Buffer) => void;
 
+/** Told when the subscriptions are back after the subscriber's link was lost. */
+export type BusResubscribedHandler = () => void;
+
 export interface Bus {
   /** Publishes every message, in order, in as few round trips as the driver allows. */
   publish(messages: readonly BusMessage[]): Promise<void>;
@@ -19,6 +22,12 @@ export interface Bus {
   unsubscribe(channel: string): Promise<void>;
   /** The one handler of incoming messages (the edge's hub). */
   onMessage(handler: BusHandler): void;
+  /**
+   * The one handler told when the subscriber reconnected and every subscription is in place again:
+   * what was published on them while the link was down (or silent) never arrived, so the edge
+   * fetches it from the history. Never called by a driver whose subscriptions cannot be lost.
+   */
+  onResubscribed(handler: BusResubscribedHandler): void;
   /** True while the driver can publish and receive (for readiness and metrics). */
   isConnected(): boolean;
   close(): Promise<void>;

@@ -15,11 +15,12 @@ import { MemoryBus } from './memory/bus.js';
 import { MemoryClientLimits } from './memory/client-limits.js';
 import { MemoryHistory } from './memory/history.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
-import { registerRedisGauge } from './metrics.js';
+import { registerLinkDropCounter, registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
 import { RedisClientLimits } from './redis/client-limits.js';
 import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
+import { DEFAULT_REDIS_HEALTH_TIMEOUT_MS, LinkDropCounts } from './redis/link-health.js';
 import { RedisHistory } from './redis/history.js';
 import { RedisLeaseStore } from './redis/lease-store.js';
 import { ShardedRedisBus } from './redis/sharded-bus.js';
@@ -39,6 +40,8 @@ export interface Drivers {
   readonly clientLimits: ClientLimits;
   /** Redis-backed (false: the in-process drivers of single-node mode). */
   readonly usesRedis: boolean;
+  /** Silent Redis links dropped so far, by connection kind (Redis drivers only). */
+  readonly linkDrops?: LinkDropCounts;
   /** True while every driver is connected (readiness; the same as `events_redis_connected`). */
   isConnected(): boolean;
   close(): Promise<void>;
@@ -58,6 +61,8 @@ export interface RedisDriversOptions {
   readonly retention?: HistoryRetention;
   /** CLIENT_LEASE_SECONDS in ms: how long a dead edge's client counts stay (default 30 s). */
   readonly clientLeaseMs?: number;
+  /** REDIS_HEALTH_TIMEOUT_SECONDS in ms: a silent link is dropped within this (default 5 s; 0: never). */
+  readonly healthTimeoutMs?: number;
 }
 
 export interface MemoryDriversOptions {
@@ -86,12 +91,22 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
   const target = redisTarget(opts);
   const onCluster = 'clusterNodes' in target;
   const logger = opts.logger;
+  const healthTimeoutMs = opts.healthTimeoutMs ?? DEFAULT_REDIS_HEALTH_TIMEOUT_MS;
+  const linkDrops = new LinkDropCounts();
   const connect = (
     role: string,
     maxRetriesPerRequest: number | null,
     extra: { autoPipelining?: boolean; failWhileDisconnected?: boolean } = {},
   ): RedisClient =>
-    connectTarget(target, { name: `${opts.keyPrefix}${role}`, logger, maxRetriesPerRequest, ...extra });
+    connectTarget(target, {
+      name: `${opts.keyPrefix}${role}`,
+      logger,
+      maxRetriesPerRequest,
+      ...extra,
+      ...(healthTimeoutMs > 0
+        ? { health: { timeoutMs: healthTimeoutMs, kind: role, counts: linkDrops } }
+        : {}),
+    });
   // Lease calls fail after two reconnect attempts instead of piling up during an outage, and
   // publishes fail at once (the router tries them again until Redis is back and the edges have
   // re-subscribed); BullMQ requires null.
@@ -117,6 +132,7 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     keyPrefix: opts.keyPrefix,
     hashTagged: onCluster,
     logger,
+    ...(healthTimeoutMs > 0 ? { blockingTimeoutMs: Math.max(1000, healthTimeoutMs - 1000) } : {}),
   });
   const bindingChanges = new RedisBindingChangeFeed({
     connect: () => ({ publisher: connect('changes-pub', 2), subscriber: connect('changes-sub', null) }),
@@ -135,7 +151,10 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     leaseMs: opts.clientLeaseMs ?? DEFAULT_CLIENT_LEASE_MS,
     logger,
   });
-  return withLifecycle({ bus, store, bindQueue, bindingChanges, history, clientLimits }, true);
+  return {
+    ...withLifecycle({ bus, store, bindQueue, bindingChanges, history, clientLimits }, true),
+    linkDrops,
+  };
 }
 
 /** Single-node mode without Redis: the in-process drivers behind the same interfaces. */
@@ -175,6 +194,7 @@ export function createDriversFor(
     logger,
     retention: config.historyRetention,
     clientLeaseMs: opts.clientLeaseMs,
+    healthTimeoutMs: config.redisHealthTimeoutMs,
   });
 }
 
@@ -186,6 +206,7 @@ export function createProcessRegistry(drivers: Drivers): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   if (drivers.usesRedis) registerRedisGauge(registry, drivers.isConnected);
+  if (drivers.linkDrops) registerLinkDropCounter(registry, drivers.linkDrops);
   return registry;
 }
 

@@ -1,4 +1,4 @@
-export type { Bus, BusHandler, BusMessage } from './bus.js';
+export type { Bus, BusHandler, BusMessage, BusResubscribedHandler } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
 export type { BindQueue } from './bind-queue.js';
 export type { BindingChange, BindingChangeFeed, BindingChangeHandler } from './binding-change-feed.js';

@@ -23,6 +23,8 @@ export interface CommonConfig {
     /** HISTORY_MAX_MESSAGES: per (exchange, pattern) channel. */
     readonly maxMessages: number;
   };
+  /** REDIS_HEALTH_TIMEOUT_SECONDS in ms: a Redis link silent this long is dropped and reconnected. */
+  readonly redisHealthTimeoutMs: number;
   readonly metricsPort: number;
   readonly logLevel: LogLevel;
 }
@@ -48,6 +50,7 @@ export function readCommonConfig(env: EnvReader): CommonConfig {
       retentionMs: env.seconds('HISTORY_SECONDS', 300, 0, 86_400),
       maxMessages: env.int('HISTORY_MAX_MESSAGES', 1000, 1, 1_000_000),
     },
+    redisHealthTimeoutMs: env.seconds('REDIS_HEALTH_TIMEOUT_SECONDS', 5, 0, 300),
     metricsPort: env.int('METRICS_PORT', 9090, 0, 65_535),
     logLevel: env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };

@@ -17,6 +17,12 @@ export interface BullBindQueueOptions {
   readonly logger?: DriverLogger;
   /** How long finished jobs are kept, so a waiter that looks late still reads the outcome. */
   readonly keepFinishedSeconds?: number;
+  /**
+   * Longest wait of BullMQ's blocking reads (default 4 s). BullMQ drops a blocking connection
+   * whose read has not returned a second after this, so it also bounds how long a silent link
+   * can hold the worker or the events reader (our PING watch cannot share a blocked connection).
+   */
+  readonly blockingTimeoutMs?: number;
 }
 
 /** How long after a request's deadline its wait for the job stops listening. */
@@ -32,6 +38,7 @@ export class BullBindQueue implements BindQueue {
   private readonly names: Names;
   private readonly logger: DriverLogger;
   private readonly keepFinishedSeconds: number;
+  private readonly blockingTimeoutMs: number;
   private readonly queue: Queue<Binding>;
   private events: Promise<QueueEvents> | undefined;
   private worker: Worker<Binding> | undefined;
@@ -42,6 +49,7 @@ export class BullBindQueue implements BindQueue {
     this.names = names(opts.keyPrefix, { hashTagged: opts.hashTagged });
     this.logger = opts.logger ?? createLogger('silent');
     this.keepFinishedSeconds = opts.keepFinishedSeconds ?? 60;
+    this.blockingTimeoutMs = Math.max(1000, opts.blockingTimeoutMs ?? 4000);
     this.connection.on('ready', () => (this.lastError = ''));
     this.queue = new Queue<Binding>(this.names.bindQueue, {
       connection: this.connection,
@@ -90,6 +98,7 @@ export class BullBindQueue implements BindQueue {
         connection: this.connection,
         prefix: this.names.bullPrefix,
         lastEventId: last?.[0] ?? '0-0',
+        blockingTimeout: this.blockingTimeoutMs,
       });
       events.setMaxListeners(0); // two listeners per waiting request
       events.on('error', (err) => this.logError('bind queue events error', err));
@@ -113,7 +122,12 @@ export class BullBindQueue implements BindQueue {
           throw new Error(encodeBindFailure(err), { cause: err });
         }
       },
-      { connection: this.connection, prefix: this.names.bullPrefix, concurrency },
+      {
+        connection: this.connection,
+        prefix: this.names.bullPrefix,
+        concurrency,
+        drainDelay: Math.max(1, Math.floor(this.blockingTimeoutMs / 1000)),
+      },
     );
     this.worker.on('error', (err) => this.logError('bind worker error', err));
     await this.worker.waitUntilReady();

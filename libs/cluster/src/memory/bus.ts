@@ -1,4 +1,4 @@
-import type { Bus, BusHandler, BusMessage } from '../bus.js';
+import type { Bus, BusHandler, BusMessage, BusResubscribedHandler } from '../bus.js';
 
 /** In-process bus for single-node mode: publish hands each envelope to the subscribed handler. */
 export class MemoryBus implements Bus {
@@ -22,6 +22,9 @@ export class MemoryBus implements Bus {
   onMessage(handler: BusHandler): void {
     this.handler = handler;
   }
+
+  /** An in-process subscription is never lost: nothing to tell. */
+  onResubscribed(_handler: BusResubscribedHandler): void {}
 
   isConnected(): boolean {
     return true;

@@ -1,5 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
-import type { Bus, BusHandler, BusMessage } from '../bus.js';
+import { Cluster, type Redis } from 'ioredis';
+import type { Bus, BusHandler, BusMessage, BusResubscribedHandler } from '../bus.js';
 import { afterReconnectGrace, closeRedis, isReady } from './client.js';
 
 /**
@@ -11,6 +11,7 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
   protected readonly publisher: Client;
   protected readonly subscriber: Client;
   private handler: BusHandler = () => undefined;
+  private resubscribed: BusResubscribedHandler = () => undefined;
   private readonly reconnectGrace: () => Promise<void>;
 
   /** `messageEvent`: the subscriber's event carrying (channel, message) Buffers. */
@@ -24,6 +25,34 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
     this.subscriber.on(messageEvent, (channel: Buffer, message: Buffer) =>
       this.handler(channel.toString(), message),
     );
+    this.watchResubscribes();
+  }
+
+  /**
+   * A standalone subscriber re-subscribes as it turns ready again (ioredis writes the commands
+   * before the 'ready' event); a PING answered after them proves they are in place. A Cluster's
+   * sharded subscribers announce 'subscribersReady' after each reset of the group that re-subscribed.
+   */
+  private watchResubscribes(): void {
+    const sub = this.subscriber;
+    let first = true;
+    const announce = (): void => {
+      if (first) {
+        first = false;
+        return;
+      }
+      if (sub instanceof Cluster) {
+        this.resubscribed();
+        return;
+      }
+      sub.ping().then(
+        () => this.resubscribed(),
+        // Lost again before the PING came back: the next 'ready' announces.
+        () => undefined,
+      );
+    };
+    if (sub instanceof Cluster) sub.on('subscribersReady', announce);
+    else sub.on('ready', announce);
   }
 
   async publish(messages: readonly BusMessage[]): Promise<void> {
@@ -41,6 +70,10 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
 
   onMessage(handler: BusHandler): void {
     this.handler = handler;
+  }
+
+  onResubscribed(handler: BusResubscribedHandler): void {
+    this.resubscribed = handler;
   }
 
   isConnected(): boolean {

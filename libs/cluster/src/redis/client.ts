@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { LinkHealth, type LinkDropCounts } from './link-health.js';
 import { RepeatFilter } from './repeat-filter.js';
 
 import type { Logger } from '@events-proxy/runtime';
@@ -29,6 +30,22 @@ export interface RedisConnectionOptions {
    * Off for BullMQ, which pipelines itself.
    */
   readonly autoPipelining?: boolean;
+  /** Drop and reconnect a link that goes silent (see LinkHealth); off when absent. */
+  readonly health?: {
+    /** REDIS_HEALTH_TIMEOUT_SECONDS in ms; also the TCP connect timeout. */
+    readonly timeoutMs: number;
+    /** The connection's kind in `events_redis_link_drops_total{connection}`. */
+    readonly kind: string;
+    readonly counts?: LinkDropCounts;
+  };
+}
+
+/** The health watch of each client made with `health` (isReady consults it). */
+const watches = new WeakMap<Redis | Cluster, LinkHealth>();
+
+function watchHealth(client: Redis | Cluster, opts: RedisConnectionOptions): void {
+  if (opts.health === undefined) return;
+  watches.set(client, new LinkHealth(client, opts.health, opts.logger));
 }
 
 /** Where the product's Redis is: one standalone server, or the seed nodes of a Redis Cluster. */
@@ -92,9 +109,11 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
     enableOfflineQueue: opts.failWhileDisconnected !== true,
     autoResendUnfulfilledCommands: opts.failWhileDisconnected !== true,
     autoResubscribe: true,
+    ...(opts.health ? { connectTimeout: opts.health.timeoutMs } : {}),
   };
   const redis = new Redis(url, options);
   logLifecycle(redis, opts.name, opts.logger);
+  watchHealth(redis, opts);
   return redis;
 }
 
@@ -142,9 +161,11 @@ export function connectRedisCluster(
       connectionName: clientName(opts.name),
       maxRetriesPerRequest: opts.maxRetriesPerRequest,
       autoResendUnfulfilledCommands: opts.failWhileDisconnected !== true,
+      ...(opts.health ? { connectTimeout: opts.health.timeoutMs } : {}),
     },
   });
   logLifecycle(cluster, opts.name, opts.logger);
+  watchHealth(cluster, opts);
   return cluster;
 }
 
@@ -197,9 +218,9 @@ export function refreshSlotsAfter(client: Redis | Cluster, err: unknown): void {
   }
 }
 
-/** True when the client can run commands right now. */
+/** True when the client can run commands right now, and its link is not known to be silent. */
 export function isReady(client: Redis | Cluster): boolean {
-  return client.status === 'ready';
+  return client.status === 'ready' && watches.get(client)?.healthy !== false;
 }
 
 /** Closes the client politely, or at once when it is not connected (QUIT would wait for it). */
