@@ -14,6 +14,7 @@ import {
   type Bus,
   type BusHandler,
   type BusMessage,
+  type BusResubscribedHandler,
 } from '@events-proxy/cluster';
 import {
   BindError,
@@ -59,6 +60,8 @@ export class SpyBus implements Bus {
   unsubscribeCalls = 0;
   readonly subscribeGate = new Gate();
   readonly unsubscribeGate = new Gate();
+  private lost = false;
+  private resubscribedHandler: BusResubscribedHandler = () => undefined;
 
   publish(messages: readonly BusMessage[]): Promise<void> {
     return this.inner.publish(messages);
@@ -76,10 +79,24 @@ export class SpyBus implements Bus {
     this.live.delete(channel);
   }
   onMessage(handler: BusHandler): void {
-    this.inner.onMessage(handler);
+    this.inner.onMessage((channel, envelope) => {
+      if (!this.lost) handler(channel, envelope);
+    });
+  }
+  onResubscribed(handler: BusResubscribedHandler): void {
+    this.resubscribedHandler = handler;
+  }
+  /** The subscriber's link is lost: what is published now never arrives. */
+  loseLink(): void {
+    this.lost = true;
+  }
+  /** The link is back and subscribed again: the hub is told. */
+  restoreLink(): void {
+    this.lost = false;
+    this.resubscribedHandler();
   }
   isConnected(): boolean {
-    return true;
+    return !this.lost;
   }
   close(): Promise<void> {
     return this.inner.close();

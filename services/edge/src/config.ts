@@ -20,6 +20,11 @@ export interface EdgeConfig extends CommonConfig {
   readonly maxBufferedBytes: number;
   /** On shutdown, open streams are closed spread over this long. */
   readonly drainMs: number;
+  /**
+   * BUS_LOSS_GRACE_SECONDS in ms: an edge whose bus has been down this long ends its streams (v1 with
+   * a retryable error, v2 to resume) so their clients come back through an edge that has one.
+   */
+  readonly busLossGraceMs: number;
   /** Most bytes of a request line (query string included) plus headers; more is answered 431. */
   readonly maxRequestHeaderBytes: number;
   /** A request whose head has not fully arrived after this long is answered 408 (slowloris). */
@@ -161,6 +166,7 @@ function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
     bindTimeoutMs: env.seconds('BIND_TIMEOUT_SECONDS', 10, 0.001, 3_600),
     maxBufferedBytes: env.int('MAX_BUFFERED_BYTES', 1024 * 1024, 1),
     drainMs: env.seconds('DRAIN_SECONDS', 5, 0, 3_600),
+    busLossGraceMs: env.seconds('BUS_LOSS_GRACE_SECONDS', 5, 0, 3_600),
     maxRequestHeaderBytes: env.int('MAX_REQUEST_HEADER_BYTES', 16_384, 1_024, 16 * 1024 * 1024),
     headersTimeoutMs: env.seconds('HEADERS_TIMEOUT_SECONDS', 10, 0.1, 300),
     // Node's default is 511: the clients of a killed edge all reconnecting at once overflow it, and

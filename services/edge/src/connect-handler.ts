@@ -42,6 +42,9 @@ export type ConnectHandler = (req: IncomingMessage, res: ServerResponse, version
 
 export const SHUTTING_DOWN_MESSAGE = 'Server is shutting down; please reconnect';
 
+/** v1 streams of an edge that lost its bus (Redis) for BUS_LOSS_GRACE_SECONDS. */
+export const BUS_LOST_MESSAGE = 'Server lost its message bus; please reconnect';
+
 const STREAM_HEADERS = {
   'Content-Type': 'text/event-stream',
   'Cache-Control': 'no-cache',

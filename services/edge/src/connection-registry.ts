@@ -110,6 +110,10 @@ export class ConnectionRegistry implements SseConnectionHost {
     return sent.messages;
   }
 
+  gapSent(): void {
+    this.deps.metrics.gaps.inc();
+  }
+
   ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void {
     const { hub, controlPlane, timerWheel, metrics, logger } = this.deps;
     this.open.delete(conn);

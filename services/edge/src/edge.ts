@@ -14,8 +14,9 @@ import type { Logger, ReadinessCheck } from '@events-proxy/runtime';
 import { Admission } from './admission.js';
 import { createRequestListener } from './app.js';
 import type { EdgeConfig } from './config.js';
-import { SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
-import { errorEvent } from './sse-connection.js';
+import { BUS_LOST_MESSAGE, SHUTTING_DOWN_MESSAGE, createConnectHandler } from './connect-handler.js';
+import { BusLossWatch } from './bus-loss-watch.js';
+import { errorEvent, type ErrorEvent } from './sse-connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
@@ -109,6 +110,13 @@ export function createEdge(deps: EdgeDeps): Edge {
       },
     },
     logger,
+    {
+      history: deps.history,
+      onCatchUp(_channel, replayed, gap) {
+        metrics.busCatchUps.inc({ result: gap ? 'gap' : 'lossless' });
+        metrics.busCatchUpMessages.inc(replayed);
+      },
+    },
   );
   const timerWheel = new TimerWheel({
     pingIntervalSeconds: config.pingIntervalSeconds,
@@ -160,6 +168,11 @@ export function createEdge(deps: EdgeDeps): Edge {
 
   controlPlane.start();
   timerWheel.start();
+  const busLoss = new BusLossWatch({
+    isConnected: () => bus.isConnected(),
+    graceMs: config.busLossGraceMs,
+    onLost: () => void endStreamsForBusLoss(),
+  });
 
   const stopServer = async (graceMs: number): Promise<void> => {
     if (!server.listening) return;
@@ -172,25 +185,42 @@ export function createEdge(deps: EdgeDeps): Edge {
   };
 
   const stopTimers = (): void => {
+    busLoss.stop();
     timerWheel.stop();
     controlPlane.stop();
     admission.close();
   };
 
-  const closeStreamsSpread = async (): Promise<void> => {
+  /** Ends every open stream, spread over DRAIN_SECONDS: v2 to resume elsewhere, v1 with `error`. */
+  const closeStreamsSpread = async (reason: 'shutdown' | 'bus_lost', v1Error: ErrorEvent): Promise<void> => {
     const open = connections.list();
     const steps = Math.max(1, Math.min(open.length, Math.floor(config.drainMs / DRAIN_STEP_MS)));
     const perStep = Math.ceil(open.length / steps);
     const pause = config.drainMs / steps;
-    logger.info('draining', { connections: open.length, drainSeconds: config.drainMs / 1000 });
     for (let i = 0; i < open.length; i += perStep) {
       for (const conn of open.slice(i, i + perStep)) {
-        if (conn.resumable) conn.endForResume();
-        else conn.close('shutdown', shutdownError);
+        if (conn.resumable) conn.endForResume(reason);
+        else conn.close(reason, v1Error);
       }
       if (i + perStep < open.length) await sleep(pause);
     }
   };
+
+  const busLostError = errorEvent(BUS_LOST_MESSAGE, true);
+  let shedding: Promise<void> | undefined;
+  /**
+   * The bus has been down for BUS_LOSS_GRACE_SECONDS: these streams receive nothing, so they end
+   * and their clients come back through an edge that has a bus (readiness is false here, so a
+   * Service sends them elsewhere). New streams are still accepted once the bus is back.
+   */
+  const endStreamsForBusLoss = (): Promise<void> =>
+    (shedding ??= (async () => {
+      logger.warn('bus down too long; ending streams so their clients move to another edge', {
+        connections: connections.size,
+        busLossGraceSeconds: config.busLossGraceMs / 1000,
+      });
+      await closeStreamsSpread('bus_lost', busLostError);
+    })().finally(() => (shedding = undefined)));
 
   return {
     listen(port = config.port) {
@@ -208,7 +238,8 @@ export function createEdge(deps: EdgeDeps): Edge {
     drain() {
       draining = true;
       drained ??= (async () => {
-        await closeStreamsSpread();
+        logger.info('draining', { connections: connections.size, drainSeconds: config.drainMs / 1000 });
+        await closeStreamsSpread('shutdown', shutdownError);
         await stopServer(1000);
         stopTimers();
         await hub.settled();

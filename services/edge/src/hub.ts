@@ -1,8 +1,10 @@
-import type { Bus } from '@events-proxy/cluster';
-import { decodeEnvelope } from '@events-proxy/protocol';
-import type { Logger } from '@events-proxy/runtime';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Bus, History, HistoryEntry } from '@events-proxy/cluster';
+import { decodeEnvelope, type Cursor } from '@events-proxy/protocol';
+import { errorText, type Logger } from '@events-proxy/runtime';
 import type { SseConnection } from './sse-connection.js';
 import { MessageFrames } from './message-frames.js';
+import { planCatchUp, type CatchUp } from './channel-catch-up.js';
 
 /** Where the hub reports what it wrote, once per bus message (not per connection). */
 export interface DeliveryStats {
@@ -17,7 +19,33 @@ interface ChannelEntry {
   pendingSteps: number;
   /** The last queued step; never rejects. */
   tail: Promise<void>;
+  /**
+   * The newest cursor this edge received on the channel, or (before any) the newest position when
+   * it subscribed; '' while unknown. A catch-up after a lost subscription starts after it.
+   */
+  through: Cursor;
 }
+
+/** A bus message that arrived while the hub was catching up. */
+interface HeldMessage {
+  readonly channel: string;
+  readonly buf: Buffer;
+}
+
+/** How the hub fills what a lost bus subscription missed (none: single-node's memory bus). */
+export interface HubCatchUpOptions {
+  readonly history: History;
+  /** A channel's history reads are tried for this long before its clients are told `gap`. */
+  readonly giveUpAfterMs?: number;
+  /** Most bus messages held while catching up; past it, reads still failing give up (`gap`). */
+  readonly maxHeld?: number;
+  /** Counts catch-ups: messages replayed, and channels that could only be told `gap`. */
+  readonly onCatchUp?: (channel: string, replayed: number, gap: boolean) => void;
+}
+
+/** Channels whose history is read at once during a catch-up. */
+const CATCH_UP_CONCURRENCY = 16;
+const CATCH_UP_RETRY_MS = 500;
 
 /**
  * Channel → local connections, with one bus subscription per channel however many local clients
@@ -28,13 +56,30 @@ interface ChannelEntry {
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
   private subscribedCount = 0;
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
+  /** While catching up: what the bus delivered meanwhile, in order of arrival. */
+  private held: HeldMessage[] | undefined;
+  private closed = false;
 
   constructor(
     private readonly bus: Bus,
     private readonly stats: DeliveryStats,
     private readonly logger: Logger,
+    private readonly catchUp?: HubCatchUpOptions,
   ) {
     bus.onMessage(this.onMessage);
+    if (catchUp !== undefined) bus.onResubscribed(() => this.resubscribed());
+  }
+
+  /** Stops catch-ups in progress (their held messages are delivered as they are). */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** Resolves when no catch-up is running (for tests). */
+  async caughtUp(): Promise<void> {
+    while (this.catchingUp) await this.catchingUp;
   }
 
   /** Bus subscriptions held now. */
@@ -51,7 +96,13 @@ export class Hub {
   join(channel: string, conn: SseConnection): Promise<void> {
     let entry = this.channels.get(channel);
     if (entry === undefined) {
-      entry = { members: new Set(), subscribed: false, pendingSteps: 0, tail: Promise.resolve() };
+      entry = {
+        members: new Set(),
+        subscribed: false,
+        pendingSteps: 0,
+        tail: Promise.resolve(),
+        through: '',
+      };
       this.channels.set(channel, entry);
     }
     entry.members.add(conn);
@@ -81,6 +132,7 @@ export class Hub {
           entry.subscribed = true;
           this.subscribedCount++;
           this.logger.debug('bus subscribed', { channel });
+          this.noteStart(entry);
         } else if (entry.members.size === 0 && entry.subscribed) {
           entry.subscribed = false;
           this.subscribedCount--;
@@ -99,20 +151,48 @@ export class Hub {
     return run;
   }
 
+  /**
+   * A channel that has received nothing yet catches up from the newest position at its subscribe:
+   * read after the subscription is in place, so nothing published before it counts as missed.
+   */
+  private noteStart(entry: ChannelEntry): void {
+    if (this.catchUp === undefined || entry.through !== '') return;
+    this.catchUp.history.newest().then(
+      (newest) => {
+        if (newest > entry.through) entry.through = newest;
+      },
+      // Unknown start: a catch-up before the channel's first message tells its v2 clients `gap`.
+      () => undefined,
+    );
+  }
+
   private readonly onMessage = (channel: string, buf: Buffer): void => {
     const entry = this.channels.get(channel);
     if (entry === undefined || entry.members.size === 0) return;
+    if (this.held !== undefined) {
+      this.held.push({ channel, buf });
+      return;
+    }
+    this.fanOut(channel, entry, buf);
+  };
+
+  /** Decodes and delivers a bus message, unless the channel delivered its cursor already. */
+  private fanOut(channel: string, entry: ChannelEntry, buf: Buffer): void {
     const envelope = decodeEnvelope(buf);
     if (envelope === undefined) {
       this.logger.warn('dropped a bus message that is not an envelope', { channel, bytes: buf.length });
       return;
     }
+    this.deliver(channel, entry, new MessageFrames(envelope.id, envelope.frame), envelope.receivedAt);
+  }
+
+  private deliver(channel: string, entry: ChannelEntry, frames: MessageFrames, receivedAt: number): void {
+    if (frames.cursor > entry.through) entry.through = frames.cursor;
     const now = Date.now();
     let written = 0;
     let bytes = 0;
     // The same frame Buffer goes to every connection; a connection closed as too slow leaves the
     // set during the loop, which a Set allows.
-    const frames = new MessageFrames(envelope.id, envelope.frame);
     for (const conn of entry.members) {
       const n = conn.deliver(frames, channel, now);
       if (n > 0) {
@@ -121,7 +201,98 @@ export class Hub {
       }
     }
     if (written > 0) {
-      this.stats.delivered(written, bytes, Math.max(0, now - envelope.receivedAt) / 1000);
+      this.stats.delivered(written, bytes, Math.max(0, now - receivedAt) / 1000);
     }
-  };
+  }
+
+  /**
+   * The bus lost its subscriptions and has them back: the hub holds what arrives from now, reads
+   * from the history what each channel missed after its last cursor, delivers all of it merged in
+   * cursor order (so a stream on several channels gets them in order too), then what it held.
+   * A second loss during a catch-up runs another one after it (the held messages stay held).
+   */
+  private resubscribed(): void {
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    this.catchingUp = this.runCatchUps().finally(() => (this.catchingUp = undefined));
+  }
+
+  private async runCatchUps(): Promise<void> {
+    this.held ??= [];
+    try {
+      do {
+        this.catchUpAgain = false;
+        await this.catchUpOnce();
+      } while (this.catchUpAgain && !this.closed);
+    } finally {
+      const held = this.held;
+      this.held = undefined;
+      for (const { channel, buf } of held) {
+        const entry = this.channels.get(channel);
+        if (entry !== undefined && entry.members.size > 0) this.fanOut(channel, entry, buf);
+      }
+    }
+  }
+
+  private async catchUpOnce(): Promise<void> {
+    const targets = [...this.channels].filter(([, e]) => e.subscribed && e.members.size > 0);
+    this.logger.info('bus subscriptions restored; catching up from the history', {
+      channels: targets.length,
+    });
+    const plans: { channel: string; entry: ChannelEntry; plan: CatchUp | undefined }[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < targets.length) {
+        const [channel, entry] = targets[next++]!;
+        plans.push({ channel, entry, plan: await this.readMissed(channel, entry.through) });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, targets.length) }, worker));
+    const missed: { channel: string; entry: ChannelEntry; e: HistoryEntry }[] = [];
+    for (const { channel, entry, plan } of plans) {
+      // Unreadable: the gap runs to the first message that came after the link was back.
+      const gapTo = plan === undefined ? (this.firstHeld(channel) ?? entry.through) : plan.gapTo;
+      if (gapTo !== undefined) for (const conn of entry.members) conn.busGap(channel, gapTo);
+      for (const e of plan?.entries ?? []) missed.push({ channel, entry, e });
+      this.catchUp!.onCatchUp?.(channel, plan?.entries.length ?? 0, gapTo !== undefined);
+    }
+    missed.sort((x, y) => (x.e.cursor < y.e.cursor ? -1 : x.e.cursor > y.e.cursor ? 1 : 0));
+    for (const { channel, entry, e } of missed) {
+      if (e.cursor > entry.through) {
+        this.deliver(channel, entry, new MessageFrames(e.cursor, e.frame), e.receivedAt);
+      }
+    }
+  }
+
+  /** What the channel missed after `after`, read until it works or the hub gives up (undefined). */
+  private async readMissed(channel: string, after: Cursor): Promise<CatchUp | undefined> {
+    const opts = this.catchUp!;
+    const giveUpAt = Date.now() + (opts.giveUpAfterMs ?? 10_000);
+    const maxHeld = opts.maxHeld ?? 100_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await planCatchUp(opts.history, channel, after, Date.now());
+      } catch (err) {
+        if (this.closed || Date.now() >= giveUpAt || (this.held?.length ?? 0) > maxHeld) {
+          this.logger.warn('could not read what a channel missed; its v2 streams are told gap', {
+            channel,
+            error: errorText(err),
+          });
+          return undefined;
+        }
+        (attempt === 1 ? this.logger.warn : this.logger.debug)(
+          'could not read what a channel missed; trying again',
+          { channel, error: errorText(err), attempt },
+        );
+        await sleep(CATCH_UP_RETRY_MS);
+      }
+    }
+  }
+
+  private firstHeld(channel: string): Cursor | undefined {
+    const first = this.held?.find((h) => h.channel === channel);
+    return first === undefined ? undefined : decodeEnvelope(first.buf)?.id;
+  }
 }

@@ -22,7 +22,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
  * `limit`: refused inside the stream (bad bindings, a malformed cursor, a refused token); `error`: a binding could not be put
  * in place, or the bus or the history failed; `expired`: the connection's token reached its `exp`.
  */
-export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit', 'expired'] as const;
+export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit', 'expired', 'bus_lost'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface EdgeMetrics {
@@ -43,6 +43,9 @@ export interface EdgeMetrics {
   readonly resumes: Counter<'result'>;
   readonly gaps: Counter;
   readonly replayed: Counter;
+  /** Channels caught up from the history after a lost bus subscription, by result: lossless, gap. */
+  readonly busCatchUps: Counter<'result'>;
+  readonly busCatchUpMessages: Counter;
   /** AUTH_MODE=jwt: tokens refused, by why (all also counted as rejected{reason="unauthorized"}). */
   readonly authRefusals: Counter<'reason'>;
   /** Calls to the per-client limits' store that failed (the connect was let through). */
@@ -89,7 +92,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const closes = new Counter({
     name: 'events_edge_closes_total',
-    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (refused inside the stream: bindings, cursor, token), expired (the token reached its exp); with an error event, except v2 streams ended by a drain.',
+    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (refused inside the stream: bindings, cursor, token), expired (the token reached its exp), bus_lost (the edge lost Redis for BUS_LOSS_GRACE_SECONDS: its clients move to another edge); with an error event, except v2 streams ended by a drain or a bus loss.',
     labelNames: ['reason'] as const,
     registers,
   });
@@ -109,6 +112,13 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
     registers,
   });
   for (const result of RESUME_RESULTS) resumes.inc({ result }, 0);
+  const busCatchUps = new Counter({
+    name: 'events_edge_bus_catch_ups_total',
+    help: 'Channels that caught up from the history after the bus lost their subscription, by result: lossless (the history held everything missed), gap (it could not prove it: v2 streams got `gap`).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of RESUME_RESULTS) busCatchUps.inc({ result }, 0);
   const authRefusals = new Counter({
     name: 'events_edge_auth_refusals_total',
     help: 'AUTH_MODE=jwt: connects refused for their token, by reason: missing, malformed, signature, expired, not_yet_valid, issuer, audience, not_granted (an exchange the token does not grant).',
@@ -126,7 +136,13 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
     resumes,
     gaps: new Counter({
       name: 'events_edge_gaps_total',
-      help: '`gap` events sent: resumes whose continuity could not be proven (history trimmed, a binding off the broker meanwhile, history off).',
+      help: '`gap` events sent: resumes whose continuity could not be proven (history trimmed, a binding off the broker meanwhile, history off), and live streams told that a lost bus subscription missed messages the history could not fill.',
+      registers,
+    }),
+    busCatchUps,
+    busCatchUpMessages: new Counter({
+      name: 'events_edge_bus_catch_up_messages_total',
+      help: 'Messages a channel missed while its bus subscription was lost, delivered from the history once it was back (once per channel per edge).',
       registers,
     }),
     replayed: new Counter({

@@ -1,6 +1,7 @@
 import {
   ORIGIN_CURSOR,
   errorFrame,
+  gapFrame,
   laterOf,
   sseFrameWithId,
   type Binding,
@@ -34,6 +35,8 @@ export interface SseConnectionHost {
   ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void;
   /** The error event a slow client is closed with. */
   readonly slowError: ErrorEvent;
+  /** A `gap` was sent mid-stream (counted like a resume's). */
+  gapSent?(conn: SseConnection): void;
 }
 
 type State = 'binding' | 'live' | 'closed';
@@ -204,6 +207,28 @@ export class SseConnection {
     return 0;
   }
 
+  /**
+   * v2: messages of one of its channels may have been lost (the edge's bus subscription was lost
+   * and the history cannot prove what it missed): tells the client with a `gap` event from its
+   * cursor up to `to`, which is where it resumes from if the stream ends now. v1 has no such event.
+   * Returns the bytes written.
+   */
+  busGap(channel: string, to: Cursor): number {
+    if (!this.resumable || this.state !== 'live') return 0;
+    const i = this.channels.indexOf(channel);
+    // `from`: the last message this channel sent it. Its cursor is not raised: messages of the
+    // channel before `to` that did arrive are still delivered after the gap.
+    const from = i < 0 ? undefined : this.channelCursors![i]!;
+    if (from === undefined || to <= from) return 0;
+    this.cursorNow = laterOf(this.cursorNow, to);
+    if (!this.writer.write(new OutFrame(Buffer.from(gapFrame(from, to))))) {
+      this.close('slow', this.host.slowError);
+      return 0;
+    }
+    this.host.gapSent?.(this);
+    return 1;
+  }
+
   /** v2: whether the message is after what its channel sent or replayed, and not sent by another; notes it. */
   private isNew(msg: MessageFrames, channel: string): boolean {
     const cursors = this.channelCursors!;
@@ -263,12 +288,12 @@ export class SseConnection {
   }
 
   /** v2 only: ends the stream without an event; the browser comes back and resumes (a drain). */
-  endForResume(): void {
+  endForResume(reason: CloseReason = 'shutdown'): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.held = undefined;
     this.writer.endAndCloseSocket();
-    this.host.ended(this, 'shutdown', undefined);
+    this.host.ended(this, reason, undefined);
   }
 
   private retryableErrorFrame(error: ErrorEvent): Buffer {
