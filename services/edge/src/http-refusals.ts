@@ -80,8 +80,22 @@ function writeRefusal(socket: Duplex, r: Refusal): void {
 }
 
 /**
+ * Whether a response has already begun on this socket: its headers are out (or rendered), as on
+ * an open stream whose client then sent bytes the parser refused (garbage, or a malformed
+ * pipelined request). Node keeps the socket's current response in the undocumented
+ * `_httpMessage`; its own default listener checks the same (`_httpMessage._headerSent`).
+ */
+function responseUnderWay(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  return current?.headersSent === true;
+}
+
+/**
  * The server's `clientError` listener: a client that reset, or left halfway through its request,
- * is dropped uncounted; any other parser refusal gets a JSON answer and the connection is closed.
+ * is dropped uncounted; any other parser refusal is counted and gets a JSON answer, and the
+ * connection is closed. When a response is already under way on the socket (an open stream),
+ * nothing is written: a status line there would land in the middle of the stream's body, so the
+ * socket is destroyed instead (still counted), as Node's default listener does.
  */
 export function clientErrorListener(
   limits: HttpLimits,
@@ -95,6 +109,10 @@ export function clientErrorListener(
     }
     const refusal = refusalFor(err, limits);
     refusals.inc({ reason: refusal.reason });
+    if (responseUnderWay(socket)) {
+      socket.destroy();
+      return;
+    }
     writeRefusal(socket, refusal);
   };
 }
