@@ -72,6 +72,7 @@ describe('edge: catching up after the bus lost its subscriptions', () => {
     const v1 = await open(t.url([a, b]));
     const v2 = await open(t.url([a, b], '/api/events/v2/connect/'));
     const v2single = await open(t.url([b], '/api/events/v2/connect/'));
+    const v1single = await open(t.url([b]));
     await route(t, [a], 1, 2);
     await route(t, [a, b], 3, 3);
     t.bus.loseLink();
@@ -87,7 +88,9 @@ describe('edge: catching up after the bus lost its subscriptions', () => {
 
     expect(numbers(v1.body)).to.deep.equal(all);
     expect(numbers(v2.body)).to.deep.equal(all);
+    await v1single.waitFor((x) => numbers(x.body).length >= 6, 'every message of b');
     expect(numbers(v2single.body)).to.deep.equal([3, 6, 7, 8, 9, 10]);
+    expect(numbers(v1single.body)).to.deep.equal([3, 6, 7, 8, 9, 10]);
     expect(blocks(v2.body).some((e) => e.event === 'gap')).to.equal(false);
     // v2 cursors stay in order and each message carries its own
     const ids = blocks(v2.body)

@@ -108,6 +108,9 @@ export function createEdge(deps: EdgeDeps): Edge {
         metrics.bytesSent.inc(bytes);
         metrics.deliveryLagSeconds.observe(lagSeconds);
       },
+      late() {
+        metrics.lateMessages.inc();
+      },
     },
     logger,
     {

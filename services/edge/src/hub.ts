@@ -9,6 +9,22 @@ import { planCatchUp, type CatchUp } from './channel-catch-up.js';
 /** Where the hub reports what it wrote, once per bus message (not per connection). */
 export interface DeliveryStats {
   delivered(connections: number, bytes: number, lagSeconds: number): void;
+  /** A bus message older than its channel's newest by LATE_MS or more was dropped. */
+  late?(): void;
+}
+
+/**
+ * A message whose cursor is this much older than the newest its channel delivered is a late copy:
+ * a publish that an ingest gave up on (its Redis link went silent, its deliveries went back to the
+ * queue and a standby published them again, flagged `redelivered`) and that ran when the link or a
+ * frozen Redis came back. Delivering it would repeat a message without the flag, out of order.
+ * Ordinary reordering (competing consumers' batches crossing) is within milliseconds; v2 streams
+ * skip any older message of a channel anyway.
+ */
+export const LATE_MS = 1000;
+
+function isLate(cursor: Cursor, through: Cursor): boolean {
+  return Number(through.slice(0, 13)) - Number(cursor.slice(0, 13)) >= LATE_MS;
 }
 
 interface ChannelEntry {
@@ -176,11 +192,24 @@ export class Hub {
     this.fanOut(channel, entry, buf);
   };
 
-  /** Decodes and delivers a bus message, unless the channel delivered its cursor already. */
-  private fanOut(channel: string, entry: ChannelEntry, buf: Buffer): void {
+  /**
+   * Decodes and delivers a bus message, unless it is a late copy (see isLate), or (`afterCatchUp`:
+   * held while the channel caught up) the history delivered it already.
+   */
+  private fanOut(channel: string, entry: ChannelEntry, buf: Buffer, afterCatchUp = false): void {
     const envelope = decodeEnvelope(buf);
     if (envelope === undefined) {
       this.logger.warn('dropped a bus message that is not an envelope', { channel, bytes: buf.length });
+      return;
+    }
+    if (afterCatchUp && envelope.id <= entry.through) return;
+    if (envelope.id < entry.through && isLate(envelope.id, entry.through)) {
+      this.stats.late?.();
+      this.logger.debug('dropped a late bus message', {
+        channel,
+        cursor: envelope.id,
+        through: entry.through,
+      });
       return;
     }
     this.deliver(channel, entry, new MessageFrames(envelope.id, envelope.frame), envelope.receivedAt);
@@ -231,7 +260,7 @@ export class Hub {
       this.held = undefined;
       for (const { channel, buf } of held) {
         const entry = this.channels.get(channel);
-        if (entry !== undefined && entry.members.size > 0) this.fanOut(channel, entry, buf);
+        if (entry !== undefined && entry.members.size > 0) this.fanOut(channel, entry, buf, true);
       }
     }
   }

@@ -46,6 +46,8 @@ export interface EdgeMetrics {
   /** Channels caught up from the history after a lost bus subscription, by result: lossless, gap. */
   readonly busCatchUps: Counter<'result'>;
   readonly busCatchUpMessages: Counter;
+  /** Late bus messages dropped (a publish given up on that ran later; see LATE_MS in hub.ts). */
+  readonly lateMessages: Counter;
   /** AUTH_MODE=jwt: tokens refused, by why (all also counted as rejected{reason="unauthorized"}). */
   readonly authRefusals: Counter<'reason'>;
   /** Calls to the per-client limits' store that failed (the connect was let through). */
@@ -140,6 +142,11 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
       registers,
     }),
     busCatchUps,
+    lateMessages: new Counter({
+      name: 'events_edge_late_messages_dropped_total',
+      help: 'Bus messages dropped because they were a second or more older than the newest their channel delivered: a publish an ingest gave up on (and handed to a standby) that ran late.',
+      registers,
+    }),
     busCatchUpMessages: new Counter({
       name: 'events_edge_bus_catch_up_messages_total',
       help: 'Messages a channel missed while its bus subscription was lost, delivered from the history once it was back (once per channel per edge).',

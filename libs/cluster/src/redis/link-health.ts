@@ -127,8 +127,13 @@ export class LinkHealth {
       silentMs: Date.now() - since,
       node: `${link.options.host ?? ''}:${link.options.port ?? ''}`,
     });
-    // end() would wait for a FIN the other side never sends (ioredis destroys after 2 s more).
-    link.stream?.destroy();
+    // A reset, not end(): end() would wait for a FIN the other side never sends, and a plain close
+    // would leave what was written but not delivered to be sent if the link comes back, so a
+    // command given up on here (a publish tried again elsewhere) could still run, late.
+    const stream = link.stream as
+      (NodeJS.ReadableStream & { resetAndDestroy?: () => void; destroy: () => void }) | undefined;
+    if (stream?.resetAndDestroy) stream.resetAndDestroy();
+    else stream?.destroy();
   }
 
   private links(): Redis[] {
