@@ -196,6 +196,7 @@ describe('ingest: config', () => {
         'AMQP_QUEUE_MESSAGE_TTL_SECONDS',
         'AMQP_SINGLE_ACTIVE_CONSUMER',
         'BIND_CONCURRENCY',
+        'INGEST_HANDOFF_SECONDS',
         'MAX_MESSAGE_BYTES',
         'REDIS_URL',
         'REDIS_CLUSTER_NODES',

@@ -29,6 +29,11 @@ export interface IngestConfig extends CommonConfig {
   readonly maxMessageBytes: number;
   /** Bind requests handled at once by this replica. */
   readonly bindConcurrency: number;
+  /**
+   * INGEST_HANDOFF_SECONDS in ms: a batch that cannot reach Redis for this long gives the shared
+   * queue to a standby ingest (0: never).
+   */
+  readonly handoffMs: number;
 }
 
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@localhost:5672';
@@ -48,6 +53,7 @@ function readIngestConfig(env: EnvReader, common: CommonConfig): IngestConfig {
     queueMessageTtlMs: env.seconds('AMQP_QUEUE_MESSAGE_TTL_SECONDS', 300, 1, 86_400 * 7),
     singleActiveConsumer: env.bool('AMQP_SINGLE_ACTIVE_CONSUMER', true),
     bindConcurrency: env.int('BIND_CONCURRENCY', 32, 1, 256),
+    handoffMs: readHandoff(env),
     // Redis closes a subscriber whose output buffer passes 32 MiB (its default pub/sub hard limit):
     // a larger frame would cut every edge off the bus, so the cap stays well under it.
     maxMessageBytes: env.int('MAX_MESSAGE_BYTES', MAX_FRAME_BYTES, 1024, 24 * 1024 * 1024),
@@ -105,3 +111,13 @@ export const loadIngestConfig = ingestConfig.load;
 
 /** Every environment variable the ingest role reads. */
 export const ENV_NAMES = ingestConfig.envNames;
+
+/** INGEST_HANDOFF_SECONDS: 0 (never), or at least 2 s (a late publish must be recognisable as late at the edges). */
+function readHandoff(env: EnvReader): number {
+  const ms = env.seconds('INGEST_HANDOFF_SECONDS', 10, 0, 3_600);
+  if (ms > 0 && ms < 2000) {
+    env.problem('INGEST_HANDOFF_SECONDS must be 0 (never hand off) or at least 2');
+    return 10_000;
+  }
+  return ms;
+}

@@ -28,6 +28,8 @@ export interface IngestDeps {
   readonly history: History;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Whether every Redis driver is connected (the drivers' `isConnected`): when to consume again after a handoff. */
+  readonly isRedisConnected?: () => boolean;
   /** Binding changes from and to other ingest replicas (the drivers' `bindingChanges`). */
   readonly bindingChanges?: BindingChangeFeed;
   /** Reconnect timing (default: 0.5 s doubling to AMQP_RECONNECT_MAX_DELAY_SECONDS, probes every 250 ms). */
@@ -132,6 +134,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     logger,
     history,
     onConsumerLost: (model, reason) => connection.reconnect(reason, model),
+    handoffMs: config.handoffMs,
+    canPublish: deps.isRedisConnected ?? (() => bus.isConnected() && history.isConnected()),
   });
 
   const connection = new ReconnectingAmqpConnection({
@@ -158,6 +162,9 @@ export function createIngest(deps: IngestDeps): Ingest {
       amqpBinder.detach();
       await tableSync.stop();
     },
-    readiness: () => [{ name: 'amqp', ok: isConnected }],
+    readiness: () => [
+      { name: 'amqp', ok: isConnected },
+      { name: 'consuming', ok: () => !consumer.handedOff },
+    ],
   };
 }

@@ -23,7 +23,13 @@ async function main(): Promise<void> {
 
   const drivers = createDriversFor(config, logger);
   const registry = createProcessRegistry(drivers);
-  const ingest = createIngest({ config, ...drivers, logger, registry });
+  const ingest = createIngest({
+    config,
+    ...drivers,
+    isRedisConnected: drivers.isConnected,
+    logger,
+    registry,
+  });
   await ingest.start();
   const ops = await startOpsServer({
     port: config.metricsPort,

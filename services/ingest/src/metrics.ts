@@ -14,6 +14,8 @@ export interface IngestMetrics {
   readonly historyFailures: Counter;
   readonly historySeconds: Histogram;
   readonly reaped: Counter;
+  /** Times this ingest gave up its consumer because it could not publish (INGEST_HANDOFF_SECONDS). */
+  readonly handoffs: Counter;
   readonly amqpConnects: Counter;
 }
 
@@ -99,6 +101,11 @@ export function createIngestMetrics(registry: Registry, sources: IngestMetricSou
     reaped: new Counter({
       name: 'events_ingest_bindings_reaped_total',
       help: 'Bindings removed from the broker because no client held them any more.',
+      registers,
+    }),
+    handoffs: new Counter({
+      name: 'events_ingest_handoffs_total',
+      help: 'Times this ingest gave up its consumer (its deliveries back to the queue, a standby consuming) because a batch could not reach Redis for INGEST_HANDOFF_SECONDS.',
       registers,
     }),
     amqpConnects: new Counter({

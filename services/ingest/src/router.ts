@@ -61,6 +61,8 @@ export class Router {
   private closed = false;
   /** close() was called: a publish that fails is not tried again (its deliveries stay unacked). */
   private closing = false;
+  /** When the batch being published now began (ms since the epoch); undefined while idle. */
+  private publishingFrom: number | undefined;
 
   constructor(private readonly opts: RouterOptions) {}
 
@@ -92,6 +94,14 @@ export class Router {
     this.closing = true;
     await this.running;
     this.closed = true;
+  }
+
+  /**
+   * Since when the batch in flight has been trying to reach the history and the bus (ms since the
+   * epoch), or undefined when nothing is in flight: how long this consumer has been stuck.
+   */
+  get publishingSince(): number | undefined {
+    return this.publishingFrom;
   }
 
   /** The channel is gone: unacked deliveries return to the queue by themselves. */
@@ -146,7 +156,12 @@ export class Router {
       this.batch = [];
       this.newest = undefined;
       this.consumed = this.unmatched = 0;
-      if (routed.length > 0 && !(await this.publishBatch(routed))) return;
+      if (routed.length > 0) {
+        this.publishingFrom = Date.now();
+        const published = await this.publishBatch(routed);
+        this.publishingFrom = undefined;
+        if (!published) return;
+      }
       this.settle(() => this.opts.channel.ack(upTo, true));
     }
   }

@@ -6,6 +6,7 @@ import type { RoutingTable } from './routing-table.js';
 import type { AmqpBinder } from './amqp-binder.js';
 import type { RoutingTableSync } from './routing-table-sync.js';
 import type { IngestMetrics } from './metrics.js';
+import { closeQuietly } from './amqp-close.js';
 import { Router } from './router.js';
 import { declareSharedQueue, type SharedQueueOptions } from './shared-queue.js';
 
@@ -27,7 +28,19 @@ export interface SharedQueueConsumerOptions {
    * deleted, or closed its channel): start over on a new connection.
    */
   readonly onConsumerLost: (model: ChannelModel, reason: string) => void;
+  /**
+   * INGEST_HANDOFF_SECONDS in ms: a consumer whose batch could not reach Redis for this long gives up
+   * its deliveries and its place (a standby ingest takes over); 0 never does.
+   */
+  readonly handoffMs: number;
+  /** Whether Redis is reachable again (every driver connected): when to consume again. */
+  readonly canPublish: () => boolean;
 }
+
+/** How often a consumer looks at how long its batch has been stuck, and at Redis after a handoff. */
+const HANDOFF_CHECK_MS = 500;
+/** Redis must stay reachable this long before a consumer that handed off consumes again. */
+const HANDOFF_STABLE_MS = 2000;
 
 /**
  * What happens on each new AMQP connection: declare the shared queue, restore every leased
@@ -37,8 +50,24 @@ export class SharedQueueConsumer {
   private channel: Channel | undefined;
   private router: Router | undefined;
   private consumerTag: string | undefined;
+  /** Set while handed off: the connection to consume on again, and since when Redis is back. */
+  private handoff: { model: ChannelModel; reachableSince: number | undefined } | undefined;
+  private resuming = false;
+  /** The connection the consumer channel is on. */
+  private modelOf: ChannelModel | undefined;
+  private readonly watch: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: SharedQueueConsumerOptions) {}
+  constructor(private readonly opts: SharedQueueConsumerOptions) {
+    if (opts.handoffMs > 0) {
+      this.watch = setInterval(() => this.checkHandoff(), Math.min(HANDOFF_CHECK_MS, opts.handoffMs));
+      this.watch.unref();
+    }
+  }
+
+  /** Not consuming because Redis could not be reached (a standby ingest consumes meanwhile). */
+  get handedOff(): boolean {
+    return this.handoff !== undefined;
+  }
 
   async setup(model: ChannelModel): Promise<void> {
     const { opts } = this;
@@ -51,6 +80,84 @@ export class SharedQueueConsumer {
     opts.tableSync.restore(restored);
     opts.logger.info('shared queue ready', { queue: opts.sharedQueue.name, bindings: restored.length });
 
+    if (this.handoff !== undefined && !opts.canPublish()) {
+      // Still cut off from Redis: consume once it is back (checkHandoff), on this connection.
+      this.handoff = { model, reachableSince: undefined };
+      await closeQuietly(ch);
+    } else {
+      this.handoff = undefined;
+      await this.consume(model, ch);
+    }
+    void this.dropUncertainBindings();
+  }
+
+  /**
+   * A batch stuck for INGEST_HANDOFF_SECONDS (Redis unreachable or silent from here) hands the
+   * queue off; once Redis has been reachable for HANDOFF_STABLE_MS the consumer starts again.
+   */
+  private checkHandoff(): void {
+    const now = Date.now();
+    const handoff = this.handoff;
+    if (handoff !== undefined) {
+      if (!this.opts.canPublish()) {
+        handoff.reachableSince = undefined;
+        return;
+      }
+      handoff.reachableSince ??= now;
+      if (now - handoff.reachableSince >= HANDOFF_STABLE_MS && !this.resuming)
+        void this.resume(handoff.model);
+      return;
+    }
+    const since = this.router?.publishingSince;
+    if (since !== undefined && now - since >= this.opts.handoffMs) void this.handOff(now - since);
+  }
+
+  /**
+   * Gives up the consumer: the channel closes, so its unacked deliveries return to the queue (the
+   * broker flags them `redelivered`) and single-active-consumer hands the queue to a standby ingest
+   * whose Redis works. Nothing unpublished was acked, so nothing is lost; a batch that did reach
+   * Redis before its reply was lost comes again, flagged.
+   */
+  private async handOff(stuckMs: number): Promise<void> {
+    const { channel, router } = this;
+    const model = this.modelOf;
+    if (channel === undefined || router === undefined || model === undefined) return;
+    this.handoff = { model, reachableSince: undefined };
+    this.channel = this.router = this.consumerTag = undefined;
+    router.abandon();
+    this.opts.metrics.handoffs.inc();
+    this.opts.logger.warn(
+      'could not publish to Redis for INGEST_HANDOFF_SECONDS; handing the shared queue to a standby',
+      {
+        queue: this.opts.sharedQueue.name,
+        stuckMs,
+        handoffSeconds: this.opts.handoffMs / 1000,
+      },
+    );
+    await closeQuietly(channel);
+  }
+
+  private async resume(model: ChannelModel): Promise<void> {
+    this.resuming = true;
+    try {
+      const ch = await model.createChannel();
+      ch.on('error', (err: Error) => this.opts.logger.warn('consumer channel error', { error: err.message }));
+      await this.consume(model, ch);
+      this.handoff = undefined;
+      this.opts.logger.info('Redis reachable again; consuming the shared queue again', {
+        queue: this.opts.sharedQueue.name,
+      });
+    } catch (err) {
+      // The connection went too: its replacement's setup consumes (or waits) instead.
+      this.opts.logger.debug('could not consume again yet', { error: errorText(err) });
+    } finally {
+      this.resuming = false;
+    }
+  }
+
+  /** Consumes the shared queue on `ch` into a fresh Router. */
+  private async consume(model: ChannelModel, ch: Channel): Promise<void> {
+    const { opts } = this;
     await ch.prefetch(opts.prefetch);
     const router = new Router({
       channel: ch,
@@ -84,7 +191,7 @@ export class SharedQueueConsumer {
     this.channel = ch;
     this.router = router;
     this.consumerTag = consumerTag;
-    void this.dropUncertainBindings();
+    this.modelOf = model;
   }
 
   /**
@@ -116,6 +223,7 @@ export class SharedQueueConsumer {
 
   /** Stops consuming and waits for the messages already received to be published and acked. */
   async stop(): Promise<void> {
+    clearInterval(this.watch);
     const { channel, router, consumerTag } = this;
     this.channel = this.router = this.consumerTag = undefined;
     if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => undefined);

@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   const ingest = createIngest({
     config: ingestConfig,
     ...drivers,
+    isRedisConnected: drivers.isConnected,
     logger: logger.child({ role: 'ingest' }),
     registry,
   });
