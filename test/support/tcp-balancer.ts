@@ -45,6 +45,8 @@ export class TcpBalancer {
   private readonly backends: Backend[] = [];
   private readonly sockets = new Set<net.Socket>();
   private next = 0;
+  private closed = false;
+  private readonly followers: Promise<void>[] = [];
 
   private constructor(private readonly server: net.Server) {
     server.on('connection', (client) => this.route(client));
@@ -75,6 +77,30 @@ export class TcpBalancer {
   add(name: string, port: number): void {
     if (this.backends.some((b) => b.name === name)) throw new Error(`backend ${name} already added`);
     this.backends.push({ name, port, up: true });
+  }
+
+  /**
+   * Follows a backend's readiness as a Kubernetes Service does: polls its `/readyz` every
+   * `intervalMs` and marks it up while it answers 200, down otherwise, until close().
+   */
+  followReadiness(name: string, readyzUrl: string, intervalMs = 100): void {
+    const poll = async (): Promise<void> => {
+      while (!this.closed && this.backends.some((b) => b.name === name)) {
+        let ready: boolean;
+        try {
+          const res = await fetch(readyzUrl, { signal: AbortSignal.timeout(1000) });
+          ready = res.status === 200;
+          await res.arrayBuffer();
+        } catch {
+          ready = false;
+        }
+        if (this.closed) return;
+        if (ready) this.markUp(name);
+        else this.markDown(name);
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    };
+    this.followers.push(poll());
   }
 
   markDown(name: string): void {
@@ -121,6 +147,8 @@ export class TcpBalancer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.followers);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
     await closed;
