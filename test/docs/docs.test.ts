@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { registerRedisGauge } from '@events-proxy/cluster';
+import { LinkDropCounts, registerLinkDropCounter, registerRedisGauge } from '@events-proxy/cluster';
 import { registerProcessGuardMetrics } from '@events-proxy/runtime';
 import { ENV_NAMES as EDGE_ENV_NAMES, createEdgeMetrics } from '@events-proxy/edge';
 import { ENV_NAMES as INGEST_ENV_NAMES, createIngestMetrics } from '@events-proxy/ingest';
@@ -30,6 +30,7 @@ async function registeredMetrics(): Promise<Map<string, string>> {
   createIngestMetrics(ingest, { bindings: () => 0, amqpConnected: () => true });
   const redis = new Registry();
   registerRedisGauge(redis, () => true);
+  registerLinkDropCounter(redis, new LinkDropCounts());
   registerProcessGuardMetrics(redis);
   const types = new Map<string, string>();
   for (const registry of [edge, ingest, redis]) {

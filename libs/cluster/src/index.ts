@@ -30,7 +30,13 @@ export { MemoryBindQueue } from './memory/bind-queue.js';
 export { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 export { MemoryHistory } from './memory/history.js';
 export { MemoryClientLimits, type MemoryClientLimitsOptions } from './memory/client-limits.js';
-export { registerRedisGauge } from './metrics.js';
+export { registerLinkDropCounter, registerRedisGauge } from './metrics.js';
+export {
+  DEFAULT_REDIS_HEALTH_TIMEOUT_MS,
+  LinkDropCounts,
+  LinkHealth,
+  type LinkHealthOptions,
+} from './redis/link-health.js';
 export { RedisBus, type RedisBusConnections } from './redis/bus.js';
 export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharded-bus.js';
 export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';

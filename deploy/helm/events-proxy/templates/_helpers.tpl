@@ -128,6 +128,7 @@ BUS_DRIVER: {{ eq (include "events-proxy.onRedisCluster" .) "true" | ternary "re
 BINDING_LEASE_SECONDS: {{ .Values.config.bindingLeaseSeconds | int64 | toString | quote }}
 HISTORY_SECONDS: {{ .Values.config.historySeconds | int64 | toString | quote }}
 HISTORY_MAX_MESSAGES: {{ .Values.config.historyMaxMessages | int64 | toString | quote }}
+REDIS_HEALTH_TIMEOUT_SECONDS: {{ .Values.config.redisHealthTimeoutSeconds | int64 | toString | quote }}
 METRICS_PORT: {{ .Values.config.metricsPort | int64 | toString | quote }}
 LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 {{- end }}
@@ -145,6 +146,7 @@ AMQP_SINGLE_ACTIVE_CONSUMER: {{ .singleActiveConsumer | toString | quote }}
 AMQP_QUEUE_TYPE: {{ .queueType | quote }}
 AMQP_RECONNECT_MAX_DELAY_SECONDS: {{ .reconnectMaxDelaySeconds | toString | quote }}
 BIND_CONCURRENCY: {{ .bindConcurrency | int64 | toString | quote }}
+INGEST_HANDOFF_SECONDS: {{ .handoffSeconds | int64 | toString | quote }}
 MAX_MESSAGE_BYTES: {{ .maxMessageBytes | int64 | toString | quote }}
 {{- end }}
 {{- with .Values.amqp.pulse }}
@@ -173,6 +175,7 @@ CORS_ORIGINS: {{ include "events-proxy.commaList" .corsOrigins | quote }}
 BIND_TIMEOUT_SECONDS: {{ .bindTimeoutSeconds | int64 | toString | quote }}
 MAX_BUFFERED_BYTES: {{ .maxBufferedBytes | int64 | toString | quote }}
 DRAIN_SECONDS: {{ .drainSeconds | int64 | toString | quote }}
+BUS_LOSS_GRACE_SECONDS: {{ .busLossGraceSeconds | int64 | toString | quote }}
 MAX_REQUEST_HEADER_BYTES: {{ .maxRequestHeaderBytes | int64 | toString | quote }}
 HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
 LISTEN_BACKLOG: {{ .listenBacklog | int64 | toString | quote }}
