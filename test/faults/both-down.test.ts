@@ -48,7 +48,14 @@ describe('faults: Redis and RabbitMQ both down for 30 s', function () {
       amqpUrl: rabbit.url,
       redisUrl: redis.url,
       exchange,
-      env: { KEY_PREFIX: `faults-${run}:`, BINDING_LEASE_SECONDS: '10', PING_INTERVAL_SECONDS: '5' },
+      // Streams ride out a whole-Redis outage only with the bus-loss grace off (by default an edge
+      // without a bus for 5 s lets its clients go: test/faults/network.test.ts).
+      env: {
+        KEY_PREFIX: `faults-${run}:`,
+        BINDING_LEASE_SECONDS: '10',
+        PING_INTERVAL_SECONDS: '5',
+        BUS_LOSS_GRACE_SECONDS: '0',
+      },
     });
     const { publisher, streams } = scene;
 

@@ -57,6 +57,9 @@ describe('faults: Redis restarted under live streams', function () {
       exchange,
       env: {
         KEY_PREFIX: `faults-${run}:`,
+        // The outage (with the connect made during it) outlasts the default bus-loss grace, which
+        // would end the streams this test keeps open.
+        BUS_LOSS_GRACE_SECONDS: '0',
         AMQP_QUEUE: queue,
         BINDING_LEASE_SECONDS: String(LEASE_SECONDS),
         // The per-client limits live in Redis too: their calls fail and recover with it.

@@ -46,8 +46,8 @@ describe('ingest: broker URLs and reconnect backoff', function () {
     }
   });
 
-  it('asks for a 10 s heartbeat unless the URL sets one, keeping the rest of the URL as it is', () => {
-    expect(DEFAULT_HEARTBEAT_SECONDS).to.equal(10);
+  it('asks for a 4 s heartbeat unless the URL sets one, keeping the rest of the URL as it is', () => {
+    expect(DEFAULT_HEARTBEAT_SECONDS).to.equal(4);
     expect(withDefaultHeartbeat('amqps://u%2F1:p%40ss@h:5671/v%2Fh', 10)).to.equal(
       'amqps://u%2F1:p%40ss@h:5671/v%2Fh?heartbeat=10',
     );

@@ -540,6 +540,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       // C's three token refusals.
       limit: 4,
       expired: 1,
+      bus_lost: 0,
     });
     expect(await scalar('Server-side closes/s by reason', 'B', true)).to.equal(2);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Time to ready', q, true)).to.be.within(0, 30);
