@@ -85,9 +85,25 @@ const onRedisCluster = (v: Record<string, unknown>) =>
       : (get(v, 'redis.clusterNodes') as unknown[] | string | undefined)?.length,
   );
 
+const onRedisSentinel = (v: Record<string, unknown>) =>
+  Boolean(
+    get(v, 'existingSecret.name')
+      ? get(v, 'existingSecret.keys.redisSentinels')
+      : (get(v, 'redis.sentinels') as unknown[] | string | undefined)?.length,
+  );
+
 const CONDITIONAL_ENV: Record<string, (v: Record<string, unknown>) => boolean> = {
-  REDIS_URL: (v) => !onRedisCluster(v),
+  REDIS_URL: (v) => !onRedisCluster(v) && !onRedisSentinel(v),
   REDIS_CLUSTER_NODES: onRedisCluster,
+  REDIS_SENTINELS: onRedisSentinel,
+  REDIS_SENTINEL_MASTER: onRedisSentinel,
+  REDIS_SENTINEL_PASSWORD: (v) =>
+    onRedisSentinel(v) &&
+    Boolean(
+      get(v, 'existingSecret.name')
+        ? get(v, 'existingSecret.keys.redisSentinelPassword')
+        : get(v, 'redis.sentinelPassword'),
+    ),
   AMQP_QUEUE: (v) => Boolean(get(v, 'ingest.config.queue')),
   PULSE_USERNAME: (v) => Boolean(get(v, 'amqp.pulse.username')),
   PULSE_HOSTNAME: (v) => Boolean(get(v, 'amqp.pulse.hostname')),
@@ -769,6 +785,73 @@ describe('Helm chart (deploy/helm/events-proxy)', function () {
       expect(() =>
         render({ name: 'defaults' }, ['--set', `auth.mode=jwt,auth.jwtSecret=${secret}`]),
       ).to.not.throw();
+    });
+
+    it('renders a Redis Sentinel target: REDIS_SENTINELS and its password secret, the master name in the ConfigMaps', function () {
+      const sentinels = 'redis://:pw@s-0:26379,s-1:26379';
+      const docs = render({ name: 'defaults' }, [
+        '--set',
+        `redis.sentinels=${sentinels.replace(/,/g, '\\,')},redis.sentinelMaster=mymaster,redis.sentinelPassword=spw`,
+      ]);
+      const secret = find<ISecret>(docs, 'Secret', FULLNAME).data ?? {};
+      const decoded = (key: string) => Buffer.from(secret[key] ?? '', 'base64').toString();
+      expect(decoded('REDIS_SENTINELS')).to.equal(sentinels);
+      expect(decoded('REDIS_SENTINEL_PASSWORD')).to.equal('spw');
+      expect(secret).to.not.have.property('REDIS_URL');
+      for (const role of ROLES) {
+        expect(roleConfig(docs, role).REDIS_SENTINEL_MASTER, role).to.equal('mymaster');
+        expect(roleConfig(docs, role).BUS_DRIVER, `${role}: a standalone topology`).to.equal('redis');
+        const names = (container(docs, role).env ?? []).map((e) => e.name);
+        expect(names, role).to.include.members([
+          'REDIS_SENTINELS',
+          'REDIS_SENTINEL_MASTER',
+          'REDIS_SENTINEL_PASSWORD',
+        ]);
+        expect(names, role).to.not.include('REDIS_URL');
+      }
+      // From a Secret the user manages.
+      const existing = render({ name: 'defaults' }, [
+        '--set',
+        'existingSecret.name=conn,existingSecret.keys.redisSentinels=sentinels,redis.sentinelMaster=mymaster',
+      ]);
+      const env = container(existing, 'ingest').env ?? [];
+      expect(env.find((e) => e.name === 'REDIS_SENTINELS')?.valueFrom?.secretKeyRef).to.deep.equal({
+        name: 'conn',
+        key: 'sentinels',
+      });
+      expect(env.map((e) => e.name)).to.not.include.members(['REDIS_URL', 'REDIS_SENTINEL_PASSWORD']);
+    });
+
+    it('fails with a clear message on Redis values it cannot use', function () {
+      const fails = (set: string, message: RegExp): void => {
+        expect(() => render({ name: 'defaults' }, ['--set', set]), set).to.throw(message);
+      };
+      fails(
+        'redis.clusterNodes=redis://c-0:6379,redis.sentinels=s-0:26379,redis.sentinelMaster=m',
+        /redis\.clusterNodes and redis\.sentinels are both set: set redis\.clusterNodes for a Redis Cluster, redis\.sentinels \(with redis\.sentinelMaster\) for a Redis Sentinel group, or neither and redis\.url/,
+      );
+      fails(
+        'existingSecret.name=conn,existingSecret.keys.redisClusterNodes=a,existingSecret.keys.redisSentinels=b',
+        /existingSecret\.keys\.redisClusterNodes and existingSecret\.keys\.redisSentinels are both set/,
+      );
+      fails(
+        'redis.sentinels=s-0:26379',
+        /redis\.sentinelMaster \(REDIS_SENTINEL_MASTER\) is required with redis\.sentinels/,
+      );
+      fails(
+        'existingSecret.name=conn,existingSecret.keys.redisSentinels=b',
+        /redis\.sentinelMaster \(REDIS_SENTINEL_MASTER\) is required/,
+      );
+      fails(
+        'redis.sentinelPassword=x',
+        /redis\.sentinelPassword is the sentinels' own password: set redis\.sentinels/,
+      );
+      fails(
+        'existingSecret.name=conn,existingSecret.keys.redisSentinels=b,redis.sentinelMaster=m,redis.sentinelPassword=x',
+        /redis\.sentinelPassword goes into the chart's Secret, which is not rendered when existingSecret\.name is set/,
+      );
+      // The schema refuses a sentinel address without a port.
+      fails('redis.sentinels=s-0,redis.sentinelMaster=m', /sentinels|pattern|schema/i);
     });
 
     it('renders the client limits as the edge parses them (decimals from --set, no exponents)', function () {

@@ -188,6 +188,9 @@ describe('edge: config', () => {
       [
         'REDIS_URL',
         'REDIS_CLUSTER_NODES',
+        'REDIS_SENTINELS',
+        'REDIS_SENTINEL_MASTER',
+        'REDIS_SENTINEL_PASSWORD',
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',

@@ -175,7 +175,8 @@ describe('ingest: config', () => {
   it('requires REDIS_URL unless told otherwise', () => {
     expect(problemsOf({})).to.deep.equal([
       'REDIS_URL is required by the ingest role (e.g. redis://localhost:6379), ' +
-        'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379)',
+        'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379), ' +
+        'or REDIS_SENTINELS with REDIS_SENTINEL_MASTER for a Redis Sentinel group (e.g. redis-sentinel:26379 and mymaster)',
     ]);
     expect(loadIngestConfig({}, { requireRedis: false }).redisUrl).to.equal(undefined);
   });
@@ -200,6 +201,9 @@ describe('ingest: config', () => {
         'MAX_MESSAGE_BYTES',
         'REDIS_URL',
         'REDIS_CLUSTER_NODES',
+        'REDIS_SENTINELS',
+        'REDIS_SENTINEL_MASTER',
+        'REDIS_SENTINEL_PASSWORD',
         'BUS_DRIVER',
         'KEY_PREFIX',
         'BINDING_LEASE_SECONDS',

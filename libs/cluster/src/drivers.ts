@@ -19,7 +19,13 @@ import { registerLinkDropCounter, registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
 import { RedisClientLimits } from './redis/client-limits.js';
-import { connectTarget, type DriverLogger, type RedisClient, type RedisTarget } from './redis/client.js';
+import {
+  connectTarget,
+  type DriverLogger,
+  type RedisClient,
+  type RedisSentinelTarget,
+  type RedisTarget,
+} from './redis/client.js';
 import { DEFAULT_REDIS_HEALTH_TIMEOUT_MS, LinkDropCounts } from './redis/link-health.js';
 import { RedisHistory } from './redis/history.js';
 import { RedisLeaseStore } from './redis/lease-store.js';
@@ -48,10 +54,15 @@ export interface Drivers {
 }
 
 export interface RedisDriversOptions {
-  /** A standalone Redis; give this or `clusterNodes`. */
+  /** A standalone Redis; give exactly one of this, `clusterNodes` and `sentinel`. */
   readonly url?: string;
   /** Seed node URLs of a Redis Cluster (REDIS_CLUSTER_NODES): sharded bus, hash-tagged control keys. */
   readonly clusterNodes?: readonly string[];
+  /**
+   * A Redis Sentinel group (REDIS_SENTINELS, REDIS_SENTINEL_MASTER): every connection goes to the
+   * master the sentinels name, as to a standalone Redis (plain bus, untagged keys).
+   */
+  readonly sentinel?: RedisSentinelTarget;
   /** KEY_PREFIX: starts every key, channel and BullMQ queue name. */
   readonly keyPrefix: string;
   /** Ignored on a Redis Cluster, which always uses sharded pub/sub. */
@@ -174,21 +185,23 @@ export function createMemoryDrivers(opts: MemoryDriversOptions = {}): Drivers {
 }
 
 /**
- * The drivers a process's configuration asks for: Redis (standalone or a cluster) when REDIS_URL or
- * REDIS_CLUSTER_NODES is set, else the in-process ones (single-node mode; the cluster roles'
- * configuration requires one of the two).
+ * The drivers a process's configuration asks for: Redis (standalone, a cluster or a Sentinel group)
+ * when REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS is set, else the in-process ones
+ * (single-node mode; the cluster roles' configuration requires one of the three).
  */
 export function createDriversFor(
   config: CommonConfig,
   logger: DriverLogger,
   opts: DriversForOptions = {},
 ): Drivers {
-  if (config.redisUrl === undefined && config.redisClusterNodes === undefined) {
+  const sentinel = config.redisSentinel;
+  if (config.redisUrl === undefined && config.redisClusterNodes === undefined && sentinel === undefined) {
     return createMemoryDrivers({ retention: config.historyRetention, clientLeaseMs: opts.clientLeaseMs });
   }
   return createRedisDrivers({
     url: config.redisUrl,
     clusterNodes: config.redisClusterNodes,
+    sentinel,
     keyPrefix: config.keyPrefix,
     bus: config.busDriver,
     logger,
@@ -211,14 +224,16 @@ export function createProcessRegistry(drivers: Drivers): Registry {
 }
 
 function redisTarget(opts: RedisDriversOptions): RedisTarget {
-  if (opts.url !== undefined && opts.clusterNodes !== undefined) {
+  const given = [opts.url, opts.clusterNodes, opts.sentinel].filter((t) => t !== undefined).length;
+  if (given !== 1) {
     throw new Error(
-      'Give createRedisDrivers a url (standalone Redis) or clusterNodes (Redis Cluster), not both',
+      'Give createRedisDrivers exactly one of url (standalone Redis), clusterNodes (Redis Cluster) ' +
+        'and sentinel (Redis Sentinel group)',
     );
   }
   if (opts.clusterNodes !== undefined) return { clusterNodes: opts.clusterNodes };
-  if (opts.url !== undefined) return { url: opts.url };
-  throw new Error('createRedisDrivers needs a url (standalone Redis) or clusterNodes (Redis Cluster)');
+  if (opts.sentinel !== undefined) return opts.sentinel;
+  return { url: opts.url! };
 }
 
 /** RedisBus runs a Lua script over arbitrary channels, which a Redis Cluster cannot route. */

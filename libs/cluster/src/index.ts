@@ -50,10 +50,13 @@ export {
 export {
   connectRedis,
   connectRedisCluster,
+  connectSentinel,
   connectTarget,
+  sentinelOptions,
   type DriverLogger,
   type RedisClient,
   type RedisConnectionOptions,
+  type RedisSentinelTarget,
   type RedisTarget,
 } from './redis/client.js';
 export { BullBindQueue, type BullBindQueueOptions } from './bullmq/bind-queue.js';

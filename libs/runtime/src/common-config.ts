@@ -1,6 +1,7 @@
 import { DEFAULT_KEY_PREFIX } from '@events-proxy/protocol';
 import { EnvReader } from './env.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { parseSentinelList } from './redis-sentinels.js';
 
 export type BusDriverName = 'redis' | 'redis-sharded';
 
@@ -10,6 +11,11 @@ export interface CommonConfig {
   readonly redisUrl: string | undefined;
   /** Seed `redis://host:port` URLs of a Redis Cluster (REDIS_CLUSTER_NODES); never set with `redisUrl`. */
   readonly redisClusterNodes: readonly string[] | undefined;
+  /**
+   * A Redis Sentinel group (REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD); never
+   * set with `redisUrl` or `redisClusterNodes`.
+   */
+  readonly redisSentinel: RedisSentinelConfig | undefined;
   /** `redis` (pub/sub) or `redis-sharded` (Redis 7 sharded pub/sub; always so on a Redis Cluster). */
   readonly busDriver: BusDriverName;
   /** Prefix of every Redis key, channel and BullMQ queue. */
@@ -29,20 +35,40 @@ export interface CommonConfig {
   readonly logLevel: LogLevel;
 }
 
+/** Where a Redis Sentinel group's sentinels are and which master of theirs to use. */
+export interface RedisSentinelConfig {
+  /**
+   * REDIS_SENTINELS as given: `host:port` or `redis[s]://[user:password@]host:port[/db]` entries
+   * (read by `parseSentinelList`); URL credentials and TLS apply to sentinels and data nodes.
+   */
+  readonly sentinels: readonly string[];
+  /** REDIS_SENTINEL_MASTER: the name the sentinels monitor the master under. */
+  readonly masterName: string;
+  /** REDIS_SENTINEL_PASSWORD: the sentinels' own password, when it differs from the data nodes'. */
+  readonly sentinelPassword?: string;
+}
+
 const REDIS_PROTOCOLS = ['redis:', 'rediss:'];
 
 export function readCommonConfig(env: EnvReader): CommonConfig {
   const redisUrl = env.url('REDIS_URL', REDIS_PROTOCOLS);
   const redisClusterNodes = readClusterNodes(env);
-  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+  const redisSentinel = readSentinel(env);
+  const targets = [
+    ...(redisUrl !== undefined ? ['REDIS_URL'] : []),
+    ...(redisClusterNodes !== undefined ? ['REDIS_CLUSTER_NODES'] : []),
+    ...(redisSentinel !== undefined ? ['REDIS_SENTINELS'] : []),
+  ];
+  if (targets.length > 1) {
     env.problem(
-      'REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for a standalone Redis, ' +
-        'or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+      `${targets.join(' and ')} are ${targets.length === 2 ? 'both' : 'all'} set: set exactly one of REDIS_URL (a standalone Redis), ` +
+        'REDIS_CLUSTER_NODES (a Redis Cluster) or REDIS_SENTINELS (a Redis Sentinel group)',
     );
   }
   return {
     redisUrl,
     redisClusterNodes,
+    redisSentinel,
     busDriver: readBusDriver(env, redisClusterNodes !== undefined),
     keyPrefix: env.stringAllowEmpty('KEY_PREFIX', DEFAULT_KEY_PREFIX),
     bindingLeaseMs: env.seconds('BINDING_LEASE_SECONDS', 60, 1, 86_400),
@@ -56,13 +82,57 @@ export function readCommonConfig(env: EnvReader): CommonConfig {
   };
 }
 
-/** Records a problem when a cluster role has neither a standalone Redis nor a Redis Cluster. */
+/** Where Redis is, for the start-up log line (never a credential). */
+export function redisTargetSummary(config: CommonConfig): string | Record<string, string | number> {
+  if (config.redisClusterNodes) return { clusterNodes: config.redisClusterNodes.length };
+  if (config.redisSentinel) {
+    return { sentinels: config.redisSentinel.sentinels.length, master: config.redisSentinel.masterName };
+  }
+  return config.redisUrl === undefined ? 'none' : 'standalone';
+}
+
+/** Records a problem when a cluster role has no Redis: standalone, Cluster or Sentinel. */
 export function checkRedisConfigured(env: EnvReader, config: CommonConfig, role: string): void {
   if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) return;
+  if (config.redisSentinel !== undefined) return;
   env.problem(
     `REDIS_URL is required by the ${role} role (e.g. redis://localhost:6379), ` +
-      'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379)',
+      'or REDIS_CLUSTER_NODES for a Redis Cluster (e.g. redis://redis-0:6379,redis://redis-1:6379), ' +
+      'or REDIS_SENTINELS with REDIS_SENTINEL_MASTER for a Redis Sentinel group (e.g. redis-sentinel:26379 and mymaster)',
   );
+}
+
+/**
+ * REDIS_SENTINELS, REDIS_SENTINEL_MASTER and REDIS_SENTINEL_PASSWORD: each of the last two only
+ * with the first, and the master's name always with it.
+ */
+function readSentinel(env: EnvReader): RedisSentinelConfig | undefined {
+  const sentinels = env.list('REDIS_SENTINELS', []);
+  const masterName = env.string('REDIS_SENTINEL_MASTER');
+  const sentinelPassword = env.string('REDIS_SENTINEL_PASSWORD');
+  if (sentinels.length === 0) {
+    if (masterName !== undefined) {
+      env.problem(
+        'REDIS_SENTINEL_MASTER is set without REDIS_SENTINELS: set both for a Redis Sentinel group, or neither',
+      );
+    }
+    if (sentinelPassword !== undefined) {
+      env.problem("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: it is the sentinels' password");
+    }
+    return undefined;
+  }
+  for (const problem of parseSentinelList(sentinels).problems) env.problem(`REDIS_SENTINELS: ${problem}`);
+  if (masterName === undefined) {
+    env.problem(
+      'REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS: the name the sentinels monitor the master ' +
+        "under (`sentinel monitor <name> …`; Bitnami's chart: mymaster)",
+    );
+  }
+  return {
+    sentinels,
+    masterName: masterName ?? '',
+    ...(sentinelPassword !== undefined ? { sentinelPassword } : {}),
+  };
 }
 
 /** REDIS_CLUSTER_NODES: a comma list of seed node URLs; the client discovers the rest. */

@@ -3,19 +3,26 @@
  * ingest tier (over the BullMQ bind queue) to bind what they need.
  */
 import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
-import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import {
+  createLogger,
+  guardProcess,
+  redisTargetSummary,
+  runService,
+  startOpsServer,
+  stopOnSignals,
+} from '@events-proxy/runtime';
 import { loadEdgeConfig } from './config.js';
 import { createEdge } from './edge.js';
 
 async function main(): Promise<void> {
-  // Requires REDIS_URL or REDIS_CLUSTER_NODES (and never both), so the drivers are Redis-backed.
+  // Requires one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS, so the drivers are Redis-backed.
   const config = loadEdgeConfig(process.env);
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'edge' });
   guardProcess(logger);
   logger.info('starting', {
     keyPrefix: config.keyPrefix,
     busDriver: config.busDriver,
-    redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',
+    redis: redisTargetSummary(config),
     maxConnections: config.maxConnections,
     allowedExchangePrefixes: config.allowedExchangePrefixes,
     auth: config.auth.mode,

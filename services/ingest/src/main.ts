@@ -3,13 +3,20 @@
  * bind requests and reaps unused bindings.
  */
 import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
-import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import {
+  createLogger,
+  guardProcess,
+  redisTargetSummary,
+  runService,
+  startOpsServer,
+  stopOnSignals,
+} from '@events-proxy/runtime';
 import { redactAmqpUrls } from './amqp-url.js';
 import { loadIngestConfig } from './config.js';
 import { createIngest } from './ingest.js';
 
 async function main(): Promise<void> {
-  // Requires REDIS_URL or REDIS_CLUSTER_NODES (and never both), so the drivers are Redis-backed.
+  // Requires one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS, so the drivers are Redis-backed.
   const config = loadIngestConfig(process.env);
   const logger = createLogger(config.logLevel, { service: 'events-proxy', role: 'ingest' });
   guardProcess(logger);
@@ -17,7 +24,7 @@ async function main(): Promise<void> {
     amqp: redactAmqpUrls(config.amqpUrls),
     queue: config.queueName,
     keyPrefix: config.keyPrefix,
-    redis: config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes.length } : 'standalone',
+    redis: redisTargetSummary(config),
     bindingLeaseSeconds: config.bindingLeaseMs / 1000,
   });
 

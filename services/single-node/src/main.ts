@@ -1,12 +1,20 @@
 /**
- * Single-node mode (`npm start`): the ingest and edge roles in one process. With neither REDIS_URL
- * nor REDIS_CLUSTER_NODES the bus, lease store, bind queue and binding changes are the in-memory
- * drivers, so a laptop needs only RabbitMQ; with either it uses Redis exactly as the cluster does.
+ * Single-node mode (`npm start`): the ingest and edge roles in one process. With none of REDIS_URL,
+ * REDIS_CLUSTER_NODES and REDIS_SENTINELS the bus, lease store, bind queue and binding changes are
+ * the in-memory drivers, so a laptop needs only RabbitMQ; with one it uses Redis exactly as the
+ * cluster does.
  */
 import { createDriversFor, createProcessRegistry } from '@events-proxy/cluster';
 import { createEdge, loadEdgeConfig } from '@events-proxy/edge';
 import { createIngest, loadIngestConfig } from '@events-proxy/ingest';
-import { createLogger, guardProcess, runService, startOpsServer, stopOnSignals } from '@events-proxy/runtime';
+import {
+  createLogger,
+  guardProcess,
+  runService,
+  startOpsServer,
+  stopOnSignals,
+  type CommonConfig,
+} from '@events-proxy/runtime';
 
 async function main(): Promise<void> {
   const edgeConfig = loadEdgeConfig(process.env, { requireRedis: false });
@@ -19,8 +27,8 @@ async function main(): Promise<void> {
   });
   logger.info(
     drivers.usesRedis
-      ? `using ${edgeConfig.redisClusterNodes ? 'a Redis Cluster' : 'Redis'} for the bus and control plane`
-      : 'using in-memory bus and control plane (no REDIS_URL nor REDIS_CLUSTER_NODES)',
+      ? `using ${redisKind(edgeConfig)} for the bus and control plane`
+      : 'using in-memory bus and control plane (no REDIS_URL, REDIS_CLUSTER_NODES nor REDIS_SENTINELS)',
   );
   const registry = createProcessRegistry(drivers);
   const ingest = createIngest({
@@ -56,6 +64,11 @@ async function main(): Promise<void> {
     await ops.close();
     await drivers.close();
   });
+}
+
+function redisKind(config: CommonConfig): string {
+  if (config.redisClusterNodes) return 'a Redis Cluster';
+  return config.redisSentinel ? 'Redis Sentinel' : 'Redis';
 }
 
 runService('events-proxy', main);

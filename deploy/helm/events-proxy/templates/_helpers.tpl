@@ -78,7 +78,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULSE_PASSWORD
+Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES, or REDIS_SENTINELS and
+REDIS_SENTINEL_PASSWORD), AMQP_URL and PULSE_PASSWORD
 (AUTH_JWT_SECRET has its own, below).
 */}}
 {{- define "events-proxy.secretName" -}}
@@ -92,6 +93,42 @@ Name of the Secret holding REDIS_URL (or REDIS_CLUSTER_NODES), AMQP_URL and PULS
 {{- if .Values.existingSecret.name }}
 {{- if .Values.existingSecret.keys.redisClusterNodes }}true{{ end }}
 {{- else if .Values.redis.clusterNodes }}true
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the release runs on a Redis Sentinel group (REDIS_SENTINELS instead of REDIS_URL).
+*/}}
+{{- define "events-proxy.onRedisSentinel" -}}
+{{- if .Values.existingSecret.name }}
+{{- if .Values.existingSecret.keys.redisSentinels }}true{{ end }}
+{{- else if .Values.redis.sentinels }}true
+{{- end }}
+{{- end }}
+
+{{/*
+Chart-time checks of the Redis values: one kind of Redis, and what a Sentinel group needs.
+*/}}
+{{- define "events-proxy.validateRedis" -}}
+{{- $r := .Values.redis }}
+{{- $keys := .Values.existingSecret.keys }}
+{{- if .Values.existingSecret.name }}
+{{- if and $keys.redisClusterNodes $keys.redisSentinels }}
+{{- fail "existingSecret.keys.redisClusterNodes and existingSecret.keys.redisSentinels are both set: a release uses a Redis Cluster (REDIS_CLUSTER_NODES), a Redis Sentinel group (REDIS_SENTINELS) or a standalone Redis (existingSecret.keys.redisUrl), exactly one" }}
+{{- end }}
+{{- if $r.sentinelPassword }}
+{{- fail "redis.sentinelPassword goes into the chart's Secret, which is not rendered when existingSecret.name is set: put the sentinels' password into your Secret and set existingSecret.keys.redisSentinelPassword" }}
+{{- end }}
+{{- else }}
+{{- if and $r.clusterNodes $r.sentinels }}
+{{- fail "redis.clusterNodes and redis.sentinels are both set: set redis.clusterNodes for a Redis Cluster, redis.sentinels (with redis.sentinelMaster) for a Redis Sentinel group, or neither and redis.url for a standalone Redis" }}
+{{- end }}
+{{- if and $r.sentinelPassword (not $r.sentinels) }}
+{{- fail "redis.sentinelPassword is the sentinels' own password: set redis.sentinels (and redis.sentinelMaster) too, or leave it empty" }}
+{{- end }}
+{{- end }}
+{{- if and (include "events-proxy.onRedisSentinel" .) (not $r.sentinelMaster) }}
+{{- fail "redis.sentinelMaster (REDIS_SENTINEL_MASTER) is required with redis.sentinels or existingSecret.keys.redisSentinels: the name the sentinels monitor the master under (Bitnami's redis chart: sentinel.masterSet, \"mymaster\")" }}
 {{- end }}
 {{- end }}
 
@@ -124,6 +161,9 @@ Variables only one tier reads are only in that tier's map.
 */}}
 {{- define "events-proxy.sharedConfig" -}}
 KEY_PREFIX: {{ .Values.config.keyPrefix | toString | quote }}
+{{- if include "events-proxy.onRedisSentinel" . }}
+REDIS_SENTINEL_MASTER: {{ .Values.redis.sentinelMaster | quote }}
+{{- end }}
 BUS_DRIVER: {{ eq (include "events-proxy.onRedisCluster" .) "true" | ternary "redis-sharded" .Values.config.busDriver | quote }}
 BINDING_LEASE_SECONDS: {{ .Values.config.bindingLeaseSeconds | int64 | toString | quote }}
 HISTORY_SECONDS: {{ .Values.config.historySeconds | int64 | toString | quote }}
@@ -277,8 +317,13 @@ Secret environment of each tier as "NAME: key-in-secret" lines. Call with (dict 
 {{- if $v.existingSecret.name }}
 {{- if $v.existingSecret.keys.redisClusterNodes }}
 REDIS_CLUSTER_NODES: {{ $v.existingSecret.keys.redisClusterNodes | quote }}
+{{- else if $v.existingSecret.keys.redisSentinels }}
+REDIS_SENTINELS: {{ $v.existingSecret.keys.redisSentinels | quote }}
+{{- if $v.existingSecret.keys.redisSentinelPassword }}
+REDIS_SENTINEL_PASSWORD: {{ $v.existingSecret.keys.redisSentinelPassword | quote }}
+{{- end }}
 {{- else }}
-REDIS_URL: {{ required "existingSecret.keys.redisUrl is required (or existingSecret.keys.redisClusterNodes)" $v.existingSecret.keys.redisUrl | quote }}
+REDIS_URL: {{ required "existingSecret.keys.redisUrl is required (or existingSecret.keys.redisClusterNodes, or existingSecret.keys.redisSentinels)" $v.existingSecret.keys.redisUrl | quote }}
 {{- end }}
 {{- if eq .component "ingest" }}
 {{- if $v.existingSecret.keys.amqpUrl }}
@@ -291,6 +336,11 @@ PULSE_PASSWORD: {{ $v.existingSecret.keys.pulsePassword | quote }}
 {{- else }}
 {{- if $v.redis.clusterNodes }}
 REDIS_CLUSTER_NODES: REDIS_CLUSTER_NODES
+{{- else if $v.redis.sentinels }}
+REDIS_SENTINELS: REDIS_SENTINELS
+{{- if $v.redis.sentinelPassword }}
+REDIS_SENTINEL_PASSWORD: REDIS_SENTINEL_PASSWORD
+{{- end }}
 {{- else }}
 REDIS_URL: REDIS_URL
 {{- end }}

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { parseSentinelList, type Logger } from '@events-proxy/runtime';
 import { LinkHealth, type LinkDropCounts } from './link-health.js';
 import { RepeatFilter } from './repeat-filter.js';
-
-import type { Logger } from '@events-proxy/runtime';
+import { SentinelWatch } from './sentinel-watch.js';
 
 /** The logging the drivers need (a runtime Logger; they make no child loggers). */
 export type DriverLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -48,8 +48,21 @@ function watchHealth(client: Redis | Cluster, opts: RedisConnectionOptions): voi
   watches.set(client, new LinkHealth(client, opts.health, opts.logger));
 }
 
-/** Where the product's Redis is: one standalone server, or the seed nodes of a Redis Cluster. */
-export type RedisTarget = { readonly url: string } | { readonly clusterNodes: readonly string[] };
+/**
+ * Where the product's Redis is: one standalone server, the seed nodes of a Redis Cluster, or the
+ * sentinels of a Redis Sentinel group and the name of the master they watch.
+ */
+export type RedisTarget =
+  { readonly url: string } | { readonly clusterNodes: readonly string[] } | RedisSentinelTarget;
+
+/** A Redis Sentinel group (REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD). */
+export interface RedisSentinelTarget {
+  /** `host:port` or `redis[s]://[user:password@]host:port[/db]` (see parseSentinelList). */
+  readonly sentinels: readonly string[];
+  readonly masterName: string;
+  /** The sentinels' own password, when it differs from the one in the URLs (the data nodes'). */
+  readonly sentinelPassword?: string;
+}
 
 export type RedisClient = Redis | Cluster;
 
@@ -102,7 +115,12 @@ export function afterReconnectGrace(
  * issued before the first connect wait in the offline queue (so start-up needs no ordering).
  */
 export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
-  const options: RedisOptions = {
+  return standaloneClient(opts, (options) => new Redis(url, options));
+}
+
+/** What every standalone connection (one server, or the master a Sentinel group names) shares. */
+function standaloneOptions(opts: RedisConnectionOptions): RedisOptions {
+  return {
     connectionName: clientName(opts.name),
     retryStrategy: reconnectDelay,
     maxRetriesPerRequest: opts.maxRetriesPerRequest,
@@ -111,10 +129,36 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
     autoResubscribe: true,
     ...(opts.health ? { connectTimeout: opts.health.timeoutMs } : {}),
   };
-  const redis = new Redis(url, options);
+}
+
+function standaloneClient(opts: RedisConnectionOptions, make: (options: RedisOptions) => Redis): Redis {
+  const redis = make(standaloneOptions(opts));
   logLifecycle(redis, opts.name, opts.logger);
   watchHealth(redis, opts);
+  if (opts.failWhileDisconnected === true) failUnansweredOnReconnect(redis);
   return redis;
+}
+
+/**
+ * Fails the commands that were waiting for a reply when the link dropped. Without
+ * `autoResendUnfulfilledCommands` ioredis 5.11 keeps them aside on close and, on the next
+ * connect, forgets them: their promises never settle (seen with a publish in flight to a
+ * SIGSTOPped Sentinel master: the router waited on it for good). A caller that asked to fail
+ * while disconnected gets an error instead, and tries again.
+ */
+function failUnansweredOnReconnect(redis: Redis): void {
+  const internals = redis as unknown as {
+    prevCommandQueue?: { toArray(): { command: { reject(err: Error): void } }[] } | null;
+  };
+  const fail = () => {
+    const unanswered = internals.prevCommandQueue;
+    if (!unanswered) return;
+    internals.prevCommandQueue = null;
+    const err = new Error('Connection lost before the reply; the command may or may not have run');
+    for (const item of unanswered.toArray()) item.command.reject(err);
+  };
+  redis.on('reconnecting', fail);
+  redis.on('end', fail);
 }
 
 /**
@@ -123,8 +167,82 @@ export function connectRedis(url: string, opts: RedisConnectionOptions): Redis {
  */
 export function connectTarget(target: RedisTarget, opts: RedisConnectionOptions): RedisClient {
   if ('url' in target) return connectRedis(target.url, opts);
+  if ('sentinels' in target) return connectSentinel(target, opts);
   const { nodes, redisOptions } = clusterSeeds(target.clusterNodes);
   return connectRedisCluster(nodes, opts, redisOptions);
+}
+
+/**
+ * How long one sentinel has to answer which node is the master, connect included. A sentinel
+ * answers from memory; one that takes longer is frozen or cut off, and the next is asked.
+ */
+export const SENTINEL_COMMAND_TIMEOUT_MS = 1000;
+
+/**
+ * A connection to the master of a Redis Sentinel group, with the options of connectRedis. On
+ * every (re)connect ioredis asks the sentinels, in turn, for the master's address and checks
+ * that the node it reaches says it is the master. A fail-over is followed by reconnecting: the
+ * sentinels' `+switch-master` resets every link to another node at once (SentinelWatch); a killed
+ * master closes the link anyway, a frozen one is dropped by the health watch if the switch is
+ * late, and a demoted one is closed by the sentinels (`CLIENT KILL`) or answers `READONLY`,
+ * which reconnects too. BullMQ's duplicates of this connection carry the same options, sentinels
+ * included, and are watched the same way.
+ *
+ * ioredis's own `failoverDetector` is not used: it subscribes to every sentinel from every
+ * connection, and a connection it disconnects while that connection is still asking the
+ * sentinels ends for good ("Connection is closed.", status `end`).
+ */
+export function connectSentinel(target: RedisSentinelTarget, opts: RedisConnectionOptions): Redis {
+  const sentinel = sentinelOptions(target);
+  const redis = standaloneClient(opts, (options) => new Redis({ ...options, ...sentinel }));
+  SentinelWatch.follow(
+    redis,
+    {
+      sentinels: sentinel.sentinels as { host: string; port: number }[],
+      name: target.masterName,
+      ...(sentinel.sentinelUsername ? { sentinelUsername: sentinel.sentinelUsername } : {}),
+      ...(sentinel.sentinelPassword ? { sentinelPassword: sentinel.sentinelPassword } : {}),
+      ...(sentinel.sentinelTLS ? { sentinelTLS: sentinel.sentinelTLS } : {}),
+      retryStrategy: reconnectDelay,
+    },
+    opts.logger,
+  );
+  return redis;
+}
+
+/** The ioredis options that point a connection at a Sentinel group's master. */
+export function sentinelOptions(target: RedisSentinelTarget): RedisOptions {
+  const { list, problems } = parseSentinelList(target.sentinels);
+  if (problems.length > 0) throw new Error(`REDIS_SENTINELS: ${problems.join('; ')}`);
+  if (list.sentinels.length === 0)
+    throw new Error('A Redis Sentinel group needs at least one sentinel address');
+  if (target.masterName === '') throw new Error("A Redis Sentinel group needs the master's name");
+  const credentials = {
+    ...(list.username !== undefined ? { username: list.username } : {}),
+    ...(list.password !== undefined ? { password: list.password } : {}),
+  };
+  const sentinelCredentials =
+    target.sentinelPassword !== undefined
+      ? { sentinelPassword: target.sentinelPassword }
+      : {
+          ...(list.username !== undefined ? { sentinelUsername: list.username } : {}),
+          ...(list.password !== undefined ? { sentinelPassword: list.password } : {}),
+        };
+  return {
+    sentinels: list.sentinels.map((s) => ({ host: s.host, port: s.port })),
+    name: target.masterName,
+    role: 'master',
+    ...credentials,
+    ...sentinelCredentials,
+    db: list.db,
+    ...(list.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+    // All sentinels unreachable: ask them again with the same backoff as a reconnect.
+    sentinelRetryStrategy: reconnectDelay,
+    sentinelCommandTimeout: SENTINEL_COMMAND_TIMEOUT_MS,
+    // A master demoted under a live connection refuses writes: reconnect, which asks the
+    // sentinels again (1: do not send the refused command again; its caller sees the error).
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
+  };
 }
 
 /** Seed nodes from `redis://[user:password@]host:port` URLs; credentials and TLS from the first. */
