@@ -75,6 +75,8 @@ const NOT_RUN: Record<string, string> = {
   'docker build -t registry.example.com/events-proxy:0.1.0 .': 'needs a Docker engine and a registry',
   'kubectl create namespace events': 'needs a Kubernetes cluster',
   'metrics:': 'Helm values (YAML), checked by rendering in test/deploy/chart.test.ts',
+  'redis:':
+    'Helm values (YAML) for Redis Sentinel; ci/redis-sentinel-values.yaml and test/deploy/chart.test.ts render the same values',
   'rules:': 'prometheus-adapter rules (YAML); test/deploy/chart.test.ts checks they equal the chart values',
   "yq '.prometheusAdapter' deploy/helm/events-proxy/values.yaml > adapter-rules.yaml": 'needs Kubernetes',
   'nginx.ingress.kubernetes.io/proxy-buffering: "off"': 'ingress annotations (YAML), rendered by the chart',
