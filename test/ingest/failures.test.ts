@@ -1,7 +1,9 @@
 /** What the ingest does when RabbitMQ, the queue or the bus are not as expected. */
 import { expect } from 'chai';
 import amqp from 'amqplib';
-import { BindError, decodeEnvelope } from '@events-proxy/protocol';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BindError, decodeEnvelope, names } from '@events-proxy/protocol';
 import { AMQP_URL, needRabbit } from '../support/services.js';
 import { TestBroker } from '../support/broker.js';
 import { waitUntil } from '../support/wait.js';
@@ -13,6 +15,18 @@ import {
   waitConnected,
   type IngestFixture,
 } from './support.js';
+
+/** Deliveries of the queue that no consumer acked yet, as RabbitMQ counts them. */
+async function unacked(queue: string): Promise<number | undefined> {
+  const { stdout } = await promisify(execFile)('rabbitmqctl', [
+    '-q',
+    'list_queues',
+    'name',
+    'messages_unacknowledged',
+  ]);
+  const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
+  return line === undefined ? undefined : Number(line.split('\t')[1]);
+}
 
 describe('ingest: failures', function () {
   this.timeout(20_000);
@@ -104,6 +118,57 @@ describe('ingest: failures', function () {
     // Held by this consumer, not returned to the queue: the broker never redelivered them.
     expect(frames.every((d: { redelivered: boolean }) => !d.redelivered)).to.equal(true);
     expect(await metricValue(f.registry, 'events_ingest_publish_failures_total')).to.equal(f.bus.failures);
+    expect(isReady(f)).to.equal(true);
+  });
+
+  it('holds back only the channels that fail (a shard failing over): the others go on, and the held ones follow in order, once', async () => {
+    const f = await start();
+    await waitConnected(f);
+    const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
+    const failing = { exchange, routingKeyPattern: 'down.*' };
+    const healthy = { exchange, routingKeyPattern: 'up.*' };
+    await f.bindQueue.request(failing, 5000);
+    await f.bindQueue.request(healthy, 5000);
+    const channelOf = names(f.config.keyPrefix).channel;
+    const keysOn = (channel: string) =>
+      f.bus.messages
+        .filter((m) => m.channel === channel)
+        .map(
+          (m) =>
+            JSON.parse(decodeEnvelope(m.envelope)!.frame.toString().split('\n')[1]!.slice(6)) as {
+              routingKey: string;
+              redelivered: boolean;
+            },
+        );
+
+    f.bus.failingChannels.add(channelOf(failing));
+    for (let i = 0; i < 5; i++) {
+      await broker.publish(exchange, `down.${i}`, { i });
+      await broker.publish(exchange, `up.${i}`, { i });
+    }
+    // The healthy channel publishes everything while the other is held back.
+    await waitUntil(() => keysOn(channelOf(healthy)).length === 5, 'the healthy channel', 10_000);
+    await waitUntil(() => f.bus.failures >= 2, 'two failed rounds of the held channel', 10_000);
+    expect(keysOn(channelOf(failing))).to.deep.equal([]);
+    // Later messages of the held channel queue behind the held ones; the healthy one goes on.
+    await broker.publish(exchange, 'down.5', { i: 5 });
+    await broker.publish(exchange, 'up.5', { i: 5 });
+    await waitUntil(() => keysOn(channelOf(healthy)).length === 6, 'the healthy channel, later', 10_000);
+    expect(keysOn(channelOf(failing))).to.deep.equal([]);
+
+    f.bus.failingChannels.clear();
+    await waitUntil(() => keysOn(channelOf(failing)).length === 6, 'the held channel after recovery', 10_000);
+    expect(keysOn(channelOf(failing)).map((d) => d.routingKey)).to.deep.equal(
+      [0, 1, 2, 3, 4, 5].map((i) => `down.${i}`),
+    );
+    expect(keysOn(channelOf(healthy)).map((d) => d.routingKey)).to.deep.equal(
+      [0, 1, 2, 3, 4, 5].map((i) => `up.${i}`),
+    );
+    // Every delivery was acked once (none came back redelivered, none is left unacked).
+    expect(
+      [...keysOn(channelOf(failing)), ...keysOn(channelOf(healthy))].every((d) => !d.redelivered),
+    ).to.equal(true);
+    await waitUntil(async () => (await unacked(f.config.queueName)) === 0, 'every delivery acked', 10_000);
     expect(isReady(f)).to.equal(true);
   });
 });

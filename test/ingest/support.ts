@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import {
+  ChannelsFailed,
   MemoryBindQueue,
   MemoryHistory,
   MemoryLeaseStore,
@@ -36,12 +37,23 @@ export class RecordingBus implements Bus {
     return this.calls.flat();
   }
 
+  /** Channels whose messages fail while the others publish (a Redis Cluster shard failing over). */
+  readonly failingChannels = new Set<string>();
+
   async publish(messages: readonly BusMessage[]): Promise<void> {
     if (this.failing) {
       this.failures++;
       throw new Error('bus down (test)');
     }
-    this.calls.push([...messages]);
+    const ok = messages.filter((m) => !this.failingChannels.has(m.channel));
+    if (ok.length > 0) this.calls.push(ok);
+    if (ok.length < messages.length) {
+      this.failures++;
+      const failed = new Set(
+        messages.filter((m) => this.failingChannels.has(m.channel)).map((m) => m.channel),
+      );
+      throw new ChannelsFailed(failed, new Error('CLUSTERDOWN The cluster is down (test)'));
+    }
   }
   async subscribe(): Promise<void> {}
   async unsubscribe(): Promise<void> {}

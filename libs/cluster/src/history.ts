@@ -56,6 +56,7 @@ export interface History {
   /**
    * Retains the messages (in cursor order) under their channels, trimming each channel to the
    * retention. Idempotent: recording the same cursors again (a retried batch) changes nothing.
+   * Rejects with ChannelsFailed when only some channels failed (the others were recorded).
    */
   record(messages: readonly RecordedMessage[]): Promise<void>;
   /** The newest position given (a fresh v2 connection starts there). */

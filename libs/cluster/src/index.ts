@@ -1,3 +1,4 @@
+export { ChannelsFailed } from './channels-failed.js';
 export type { Bus, BusHandler, BusMessage, BusResubscribedHandler } from './bus.js';
 export type { LeaseStore } from './lease-store.js';
 export type { BindQueue } from './bind-queue.js';

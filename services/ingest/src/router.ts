@@ -1,7 +1,13 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Counter } from 'prom-client';
 import { ccKeysOf, envelopeHeader, renderMessageFrame } from '@events-proxy/protocol';
-import type { Bus, BusMessage, History, RecordedMessage } from '@events-proxy/cluster';
+import {
+  ChannelsFailed,
+  type Bus,
+  type BusMessage,
+  type History,
+  type RecordedMessage,
+} from '@events-proxy/cluster';
 import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
 import type { IngestMetrics } from './metrics.js';
@@ -29,12 +35,37 @@ export interface RouterOptions {
  */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
+/** One delivery from the broker, until it is settled: acked once all its channels published it. */
+interface Delivery {
+  readonly msg: ConsumeMessage;
+  /** When it arrived (ms since the epoch). */
+  readonly at: number;
+  /** Channels that have yet to publish it (0: nothing left to do, it may be acked). */
+  left: number;
+  acked: boolean;
+}
+
 /** A routed delivery waiting for its cursor: its frame, rendered once, and the channels it matched. */
 interface Routed {
+  readonly delivery: Delivery;
   readonly receivedAt: number;
   readonly frame: string;
   readonly channels: readonly string[];
 }
+
+/** One message for one channel: retained under it, then published on it. */
+interface Item {
+  readonly channel: string;
+  readonly cursor: string;
+  readonly receivedAt: number;
+  readonly envelope: Buffer;
+  /** The envelope's frame (its tail), as retained in the history. */
+  readonly frame: Buffer;
+  readonly delivery: Delivery;
+}
+
+/** How soon channels that failed while others worked (a shard failing over) are tried again. */
+const PARTIAL_RETRY_MS = 250;
 
 /**
  * The hot path, one per consumer channel: match each delivery against the routing table, render
@@ -44,34 +75,47 @@ interface Routed {
  * without missing what lies between.
  *
  * Deliveries are routed as they arrive but published in batches: everything that arrives while
- * the previous publish is in flight (or within the same tick) goes out in one bus round trip, and
- * one ack with `allUpTo` settles the whole batch. Only one publish is in flight at a time, so
- * order holds. A failed publish is tried again, the same batch, after a short delay, for as long
- * as the bus fails: later deliveries wait behind it (at most the prefetch count, unacked, so they
- * stay the broker's until published). Returning the batch to the queue instead would let a
- * delivery already on its way to this consumer overtake the returned ones.
+ * the previous batch is in flight (or within the same tick) goes out in one history call and one
+ * bus call, and one ack with `allUpTo` settles the whole batch. One batch is in flight at a time.
+ *
+ * A channel whose history or bus call fails is held back: its messages (this batch's and later
+ * ones') wait in its own queue, in order, and are tried again together until they go through,
+ * while every other channel goes on. On a Redis Cluster that is what keeps one shard's fail-over
+ * from pausing the channels of the healthy shards; when Redis is down altogether, every channel
+ * waits, as before. Nothing is acked before all its channels published it: a delivery that is done
+ * while an older one waits is acked on its own, so the prefetch window does not fill up with them.
+ * Returning deliveries to the queue instead would let one already on its way overtake them.
  */
 export class Router {
   private batch: Routed[] = [];
-  /** The newest delivery not yet settled; acking it with allUpTo settles all before it. */
-  private newest: ConsumeMessage | undefined;
+  /** Deliveries not yet acked, in delivery order. */
+  private deliveries: Delivery[] = [];
+  /** Deliveries received since the last batch was taken. */
+  private received = 0;
   private consumed = 0;
   private unmatched = 0;
   private running: Promise<void> | undefined;
+  /** Channels held back after a failure, with their messages in order. */
+  private readonly blocked = new Map<string, Item[]>();
+  private nextRetryAt = 0;
+  /** When a message last reached the bus (ms since the epoch). */
+  private lastProgressAt = Date.now();
+  private wake: (() => void) | undefined;
   private closed = false;
   /** close() was called: a publish that fails is not tried again (its deliveries stay unacked). */
   private closing = false;
-  /** When the batch being published now began (ms since the epoch); undefined while idle. */
-  private publishingFrom: number | undefined;
 
   constructor(private readonly opts: RouterOptions) {}
 
   handle(msg: ConsumeMessage): void {
     if (this.closed) return;
     const receivedAt = Date.now();
+    const delivery: Delivery = { msg, at: receivedAt, left: 0, acked: false };
+    this.deliveries.push(delivery);
     this.consumed++;
+    this.received++;
     try {
-      this.route(msg, receivedAt);
+      this.route(msg, delivery, receivedAt);
     } catch (err) {
       // Never reached with well-formed inputs; a bad message must not stop the consumer.
       this.unmatched++;
@@ -80,38 +124,44 @@ export class Router {
         error: errorText(err),
       });
     }
-    this.newest = msg;
+    this.wake?.();
     this.running ??= new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.drain())
       .finally(() => (this.running = undefined));
   }
 
   /**
-   * Stops routing; resolves once the publish in flight (if any) has finished and been acked, or
-   * has failed: then its deliveries stay unacked and return to the queue with the channel.
+   * How long this consumer has been unable to publish: since when the oldest delivery not yet
+   * published has waited, or the last message went through if that is later (ms since the epoch);
+   * undefined when nothing waits. A shard failing over while others work is progress, not stuck.
    */
-  async close(): Promise<void> {
-    this.closing = true;
-    await this.running;
-    this.closed = true;
+  get publishingSince(): number | undefined {
+    const first = this.deliveries.find((d) => d.left > 0);
+    return first === undefined ? undefined : Math.max(first.at, this.lastProgressAt);
   }
 
   /**
-   * Since when the batch in flight has been trying to reach the history and the bus (ms since the
-   * epoch), or undefined when nothing is in flight: how long this consumer has been stuck.
+   * Stops routing; resolves once the batch in flight (if any) has been published and acked, or
+   * has failed: then its deliveries, and those of channels held back, stay unacked and return to
+   * the queue with the channel.
    */
-  get publishingSince(): number | undefined {
-    return this.publishingFrom;
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    await this.running;
+    this.closed = true;
   }
 
   /** The channel is gone: unacked deliveries return to the queue by themselves. */
   abandon(): void {
     this.closed = true;
     this.batch = [];
-    this.newest = undefined;
+    this.deliveries = [];
+    this.blocked.clear();
+    this.wake?.();
   }
 
-  private route(msg: ConsumeMessage, receivedAt: number): void {
+  private route(msg: ConsumeMessage, delivery: Delivery, receivedAt: number): void {
     const { exchange, routingKey, redelivered } = msg.fields;
     if (!exchange) {
       this.unmatched++;
@@ -132,7 +182,8 @@ export class Router {
     const frame = renderMessageFrame({ exchange, routingKey, redelivered, cc, body: msg.content });
     const bytes = Buffer.byteLength(frame);
     if (bytes > limit) return this.refuseTooLarge(exchange, routingKey, bytes, limit);
-    this.batch.push({ receivedAt, frame, channels });
+    delivery.left = channels.length;
+    this.batch.push({ delivery, receivedAt, frame, channels });
   }
 
   private refuseTooLarge(exchange: string, routingKey: string, bytes: number, limit: number): void {
@@ -146,70 +197,170 @@ export class Router {
     });
   }
 
+  /**
+   * One step at a time: a new batch whenever deliveries wait, and the channels held back once
+   * their retry is due; between the two it sleeps until either comes.
+   */
   private async drain(): Promise<void> {
-    const { metrics } = this.opts;
-    while (this.newest && !this.closed) {
-      const upTo = this.newest;
-      const routed = this.batch;
-      metrics.consumed.inc(this.consumed);
-      if (this.unmatched > 0) metrics.unmatched.inc(this.unmatched);
-      this.batch = [];
-      this.newest = undefined;
-      this.consumed = this.unmatched = 0;
-      if (routed.length > 0) {
-        this.publishingFrom = Date.now();
-        const published = await this.publishBatch(routed);
-        this.publishingFrom = undefined;
-        if (!published) return;
+    while (!this.closed) {
+      if (this.received > 0) {
+        if (!(await this.takeBatch())) return;
+        continue;
       }
-      this.settle(() => this.opts.channel.ack(upTo, true));
+      if (this.blocked.size === 0 || this.closing) return;
+      const wait = this.nextRetryAt - Date.now();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        continue;
+      }
+      const held = [...this.blocked.values()].flat();
+      this.blocked.clear();
+      await this.send(held);
+      if (this.blocked.size === 0) {
+        this.opts.logger.info('channels held back after a failure are published again', {
+          messages: held.length,
+        });
+      }
+      this.settle();
+    }
+  }
+
+  /** Takes the deliveries received since the last batch; false if the router closed meanwhile. */
+  private async takeBatch(): Promise<boolean> {
+    const { metrics, history } = this.opts;
+    const routed = this.batch;
+    metrics.consumed.inc(this.consumed);
+    if (this.unmatched > 0) metrics.unmatched.inc(this.unmatched);
+    this.batch = [];
+    this.received = this.consumed = this.unmatched = 0;
+    if (routed.length > 0) {
+      // Cursors are taken for the whole batch from one key: a message keeps its one cursor
+      // through every retry of its channels.
+      const newestReceipt = routed[routed.length - 1]!.receivedAt;
+      const cursors = await this.untilDone('take cursors from the history', metrics.historyFailures, () =>
+        history.assign(routed.length, newestReceipt),
+      );
+      if (cursors === undefined) return false;
+      const fresh: Item[] = [];
+      routed.forEach((r, i) => {
+        const cursor = cursors[i]!;
+        const header = envelopeHeader(cursor, r.receivedAt);
+        // One allocation per message; its frame is the envelope's tail (the header is ASCII).
+        const envelope = Buffer.from(header + r.frame);
+        const frame = envelope.subarray(header.length);
+        for (const channel of r.channels) {
+          const item = { channel, cursor, receivedAt: r.receivedAt, envelope, frame, delivery: r.delivery };
+          // A channel held back keeps its order: its new messages queue behind the held ones.
+          const queue = this.blocked.get(channel);
+          if (queue) queue.push(item);
+          else fresh.push(item);
+        }
+      });
+      await this.send(fresh);
+    }
+    this.settle();
+    return !this.closed;
+  }
+
+  /**
+   * Retains the items in the history, then publishes them: each in one call. Channels whose part
+   * fails are held back with their items; the rest count as published.
+   */
+  private async send(items: Item[]): Promise<void> {
+    const { history, bus, metrics } = this.opts;
+    if (items.length === 0 || this.closed) return;
+    if (history.retention.retentionMs > 0) {
+      const endTimer = metrics.historySeconds.startTimer();
+      try {
+        await history.record(recordedOf(items));
+        endTimer();
+      } catch (err) {
+        metrics.historyFailures.inc();
+        items = this.holdBack(items, err, 'retain messages in the history');
+      }
+    }
+    if (items.length === 0 || this.closed) return;
+    const messages: BusMessage[] = items.map((i) => ({ channel: i.channel, envelope: i.envelope }));
+    const endTimer = metrics.publishSeconds.startTimer();
+    try {
+      await bus.publish(messages);
+      endTimer();
+    } catch (err) {
+      metrics.publishFailures.inc();
+      items = this.holdBack(items, err, 'publish to the bus');
+    }
+    if (this.closed) return;
+    for (const item of items) item.delivery.left--;
+    if (items.length > 0) {
+      metrics.framesPublished.inc(items.length);
+      this.lastProgressAt = Date.now();
     }
   }
 
   /**
-   * Cursors, history, bus: each step is tried again while it fails, the later ones with the
-   * cursors already taken (a retried record is a no-op), so a message keeps one cursor. False if
-   * the router closed first.
+   * Holds back the channels a failure concerns (all of them, unless it says which) with their
+   * items, in order, to be tried again; returns the items of the channels that succeeded.
    */
-  private async publishBatch(routed: readonly Routed[]): Promise<boolean> {
-    const { history, bus, metrics } = this.opts;
-    const newestReceipt = routed[routed.length - 1]!.receivedAt;
-    const cursors = await this.untilDone('take cursors from the history', metrics.historyFailures, () =>
-      history.assign(routed.length, newestReceipt),
-    );
-    if (cursors === undefined) return false;
-    const recorded: RecordedMessage[] = [];
-    const messages: BusMessage[] = [];
-    routed.forEach((r, i) => {
-      const cursor = cursors[i]!;
-      const header = envelopeHeader(cursor, r.receivedAt);
-      // One allocation per message; its frame is the envelope's tail (the header is ASCII).
-      const envelope = Buffer.from(header + r.frame);
-      recorded.push({
-        cursor,
-        receivedAt: r.receivedAt,
-        frame: envelope.subarray(header.length),
-        channels: r.channels,
-      });
-      for (const channel of r.channels) messages.push({ channel, envelope });
-    });
-    if (history.retention.retentionMs > 0) {
-      const endTimer = metrics.historySeconds.startTimer();
-      const done = await this.untilDone('retain messages in the history', metrics.historyFailures, () =>
-        history.record(recorded).then(() => true),
-      );
-      if (done === undefined) return false;
-      endTimer();
+  private holdBack(items: Item[], err: unknown, step: string): Item[] {
+    const partial = err instanceof ChannelsFailed;
+    const failed = partial ? err.channels : new Set(items.map((i) => i.channel));
+    const ok: Item[] = [];
+    const wasBlocked = this.blocked.size > 0;
+    for (const item of items) {
+      if (!failed.has(item.channel)) {
+        ok.push(item);
+        continue;
+      }
+      let queue = this.blocked.get(item.channel);
+      if (queue === undefined) this.blocked.set(item.channel, (queue = []));
+      queue.push(item);
     }
-    const published = await this.untilDone('publish to the bus', metrics.publishFailures, async () => {
-      const endTimer = metrics.publishSeconds.startTimer();
-      await bus.publish(messages);
-      endTimer();
-      return true;
+    const delay = partial ? PARTIAL_RETRY_MS : (this.opts.retryDelayMs ?? 1000);
+    this.nextRetryAt = Date.now() + delay;
+    // The first failure of an outage is a warning; the retries are detail.
+    const log = wasBlocked ? this.opts.logger.debug : this.opts.logger.warn;
+    log(`could not ${step}; trying again`, {
+      error: errorText(err),
+      channels: failed.size,
+      channelsHeldBack: this.blocked.size,
+      retryInMs: delay,
     });
-    if (published === undefined) return false;
-    metrics.framesPublished.inc(messages.length);
-    return true;
+    return ok;
+  }
+
+  /**
+   * Acks what is done: with one `allUpTo` ack the done deliveries before the first that is not,
+   * and (while some channel is held back) each done delivery after it on its own.
+   */
+  private settle(): void {
+    if (this.closed) return;
+    let upTo: Delivery | undefined;
+    while (this.deliveries.length > 0 && this.deliveries[0]!.left === 0) {
+      const d = this.deliveries.shift()!;
+      if (!d.acked) upTo = d;
+    }
+    if (upTo !== undefined) this.ack(upTo, true);
+    if (this.blocked.size === 0) return;
+    for (const d of this.deliveries) {
+      if (d.left === 0 && !d.acked) this.ack(d, false);
+    }
+  }
+
+  private ack(d: Delivery, allUpTo: boolean): void {
+    d.acked = true;
+    try {
+      this.opts.channel.ack(d.msg, allUpTo);
+    } catch (err) {
+      // The channel closed meanwhile: the broker redelivers the unacked messages.
+      this.opts.logger.debug('could not settle deliveries on a closed channel', { error: errorText(err) });
+    }
   }
 
   /** Runs the step until it succeeds; undefined if the router closed first. */
@@ -231,14 +382,20 @@ export class Router {
       if (this.closed || this.closing) return undefined;
     }
   }
+}
 
-  private settle(op: () => void): void {
-    if (this.closed) return;
-    try {
-      op();
-    } catch (err) {
-      // The channel closed meanwhile: the broker redelivers the unacked messages.
-      this.opts.logger.debug('could not settle deliveries on a closed channel', { error: errorText(err) });
-    }
+/** The items as messages to retain: one per message, under every channel it has here. */
+function recordedOf(items: readonly Item[]): RecordedMessage[] {
+  const byCursor = new Map<string, { item: Item; channels: string[] }>();
+  for (const item of items) {
+    const entry = byCursor.get(item.cursor);
+    if (entry) entry.channels.push(item.channel);
+    else byCursor.set(item.cursor, { item, channels: [item.channel] });
   }
+  return [...byCursor.values()].map(({ item, channels }) => ({
+    cursor: item.cursor,
+    receivedAt: item.receivedAt,
+    frame: item.frame,
+    channels,
+  }));
 }

@@ -21,6 +21,7 @@ import {
   type RawStreamEntry,
 } from './history-scripts.js';
 import { throwFirstError } from './pipeline.js';
+import { ChannelsFailed } from '../channels-failed.js';
 
 export interface RedisHistoryOptions {
   /** Owned by the history from now on. */
@@ -35,6 +36,8 @@ const ENTRIES_PER_CALL = 256;
 type Arg = string | Buffer | number;
 
 interface ScriptCall {
+  /** The channel whose keys the call touches (a failure is reported per channel). */
+  readonly channel?: string;
   readonly script: HistoryScript;
   readonly args: readonly Arg[];
 }
@@ -104,7 +107,7 @@ export class RedisHistory implements History {
         for (const m of list.slice(i, i + ENTRIES_PER_CALL)) {
           args.push(streamIdOf(m.cursor), String(m.receivedAt), m.frame);
         }
-        calls.push({ script: 'epHistoryRecord', args });
+        calls.push({ script: 'epHistoryRecord', args, channel });
       }
     }
     await this.together(calls);
@@ -171,8 +174,17 @@ export class RedisHistory implements History {
     if (this.redis instanceof Cluster) {
       const client = this.redis as unknown as Invoke;
       const settled = await Promise.allSettled(calls.map((c) => client[`${c.script}Buffer`]!(...c.args)));
-      const failed = settled.find((s) => s.status === 'rejected');
-      if (failed) this.afterClusterError(failed.reason);
+      const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [i] : []));
+      if (failed.length > 0) {
+        const reason = (settled[failed[0]!] as PromiseRejectedResult).reason;
+        refreshSlotsAfter(this.redis, reason);
+        const channels = failed.map((i) => calls[i]!.channel);
+        // Only some channels' shards failed: say which, so the others are not held back.
+        if (failed.length < calls.length && channels.every((c) => c !== undefined)) {
+          throw new ChannelsFailed(new Set(channels as string[]), reason);
+        }
+        throw reason;
+      }
       return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
     }
     const pipeline = this.redis.pipeline();

@@ -1,7 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type Redis } from 'ioredis';
 import type { BusMessage } from '../bus.js';
+import { ChannelsFailed } from '../channels-failed.js';
 import { RedisBusBase } from './bus-base.js';
+import { refreshSlotsAfter } from './client.js';
 import { throwFirstError } from './pipeline.js';
 
 export interface ShardedRedisBusConnections {
@@ -16,13 +17,6 @@ export interface ShardedRedisBusConnections {
    */
   readonly subscriber: Redis | Cluster;
 }
-
-/**
- * On a cluster, how long the messages of a batch that failed (their shard is failing over, which
- * takes 4-5 s) are tried again before the whole batch fails; the others are not sent again.
- */
-const CLUSTER_RETRY_MS = 10_000;
-const CLUSTER_RETRY_PAUSE_MS = 250;
 
 /**
  * Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE). On a Redis Cluster a channel's messages stay on
@@ -46,23 +40,24 @@ export class ShardedRedisBus extends RedisBusBase<Redis | Cluster> {
 
   /**
    * One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per node
-   * and keeps each channel's order (a channel always maps to one node connection). When one shard
-   * fails, only its messages are sent again: failing the whole batch would make the router send it
-   * again whole, and the other shards' messages twice.
+   * and keeps each channel's order (a channel always maps to one node connection). When some
+   * shards fail (a fail-over), the call says which channels failed (ChannelsFailed): the router
+   * tries only those again, and the healthy shards' channels go on without waiting for them.
    */
   private async publishOnCluster(cluster: Cluster, messages: readonly BusMessage[]): Promise<void> {
-    const deadline = Date.now() + CLUSTER_RETRY_MS;
-    let pending = messages;
-    for (;;) {
-      const results = await Promise.allSettled(pending.map((m) => cluster.spublish(m.channel, m.envelope)));
-      const failed = pending.filter((_, i) => results[i]!.status === 'rejected');
-      if (failed.length === 0) return;
-      if (Date.now() >= deadline) {
-        throw (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
+    const results = await Promise.allSettled(messages.map((m) => cluster.spublish(m.channel, m.envelope)));
+    const failed = new Set<string>();
+    let reason: unknown;
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        failed.add(messages[i]!.channel);
+        reason ??= r.reason;
       }
-      pending = failed;
-      await sleep(CLUSTER_RETRY_PAUSE_MS);
-    }
+    });
+    if (failed.size === 0) return;
+    refreshSlotsAfter(cluster, reason);
+    if (failed.size < new Set(messages.map((m) => m.channel)).size) throw new ChannelsFailed(failed, reason);
+    throw reason;
   }
 
   /** One SSUBSCRIBE per channel: on a cluster, every channel of one call must share a slot. */
