@@ -62,6 +62,7 @@ export class SpyBus implements Bus {
   readonly unsubscribeGate = new Gate();
   private lost = false;
   private resubscribedHandler: BusResubscribedHandler = () => undefined;
+  private inPlace: (() => void) | undefined;
 
   publish(messages: readonly BusMessage[]): Promise<void> {
     return this.inner.publish(messages);
@@ -90,10 +91,19 @@ export class SpyBus implements Bus {
   loseLink(): void {
     this.lost = true;
   }
-  /** The link is back and subscribed again: the hub is told. */
-  restoreLink(): void {
+  /**
+   * The link is back: the hub is told at once; the subscriptions are in place at once, or (with
+   * `hold`) when `subscriptionsInPlace()` is called, and messages published meanwhile arrive.
+   */
+  restoreLink(opts: { hold?: boolean } = {}): void {
     this.lost = false;
-    this.resubscribedHandler();
+    this.resubscribedHandler(
+      opts.hold ? new Promise<void>((resolve) => (this.inPlace = resolve)) : Promise.resolve(),
+    );
+  }
+  subscriptionsInPlace(): void {
+    this.inPlace?.();
+    this.inPlace = undefined;
   }
   isConnected(): boolean {
     return !this.lost;
@@ -153,6 +163,8 @@ export interface TestEdge {
     bindings: readonly Binding[],
     payload: unknown,
     routingKey?: string,
+    /** Runs between retaining and publishing (a message still on its way to the bus). */
+    beforePublish?: () => Promise<void>,
   ): Promise<{ cursor: string; frame: Buffer }>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -228,7 +240,7 @@ export async function startEdge(
       return frame;
     },
     history,
-    async route(bindings, payload, routingKey = 'a.b') {
+    async route(bindings, payload, routingKey = 'a.b', beforePublish) {
       const receivedAt = Date.now();
       const [cursor] = await history.assign(1, receivedAt);
       const envelope = encodeEnvelope(
@@ -239,6 +251,7 @@ export async function startEdge(
       const frame = decodeEnvelope(envelope)!.frame;
       const channels = bindings.map(channelOf);
       await history.record([{ cursor: cursor!, receivedAt, frame, channels }]);
+      await beforePublish?.();
       await bus.publish(channels.map((channel) => ({ channel, envelope })));
       return { cursor: cursor!, frame };
     },

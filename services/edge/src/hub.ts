@@ -40,12 +40,14 @@ interface ChannelEntry {
    * it subscribed; '' while unknown. A catch-up after a lost subscription starts after it.
    */
   through: Cursor;
-}
-
-/** A bus message that arrived while the hub was catching up. */
-interface HeldMessage {
-  readonly channel: string;
-  readonly buf: Buffer;
+  /** While the channel catches up after a lost subscription: the bus messages that came meanwhile. */
+  held: Buffer[] | undefined;
+  /**
+   * After a catch-up: the cursors it delivered from the history whose live copy may still come (the
+   * ingest retains a message before it publishes it, so a read can find one still on its way). A
+   * channel's messages arrive in cursor order: once a newer one comes, none of these can.
+   */
+  replayed: { readonly cursors: Set<Cursor>; newest: Cursor } | undefined;
 }
 
 /** How the hub fills what a lost bus subscription missed (none: single-node's memory bus). */
@@ -53,7 +55,7 @@ export interface HubCatchUpOptions {
   readonly history: History;
   /** A channel's history reads are tried for this long before its clients are told `gap`. */
   readonly giveUpAfterMs?: number;
-  /** Most bus messages held while catching up; past it, reads still failing give up (`gap`). */
+  /** Most bus messages a channel holds while it catches up; past it, reads still failing give up (`gap`). */
   readonly maxHeld?: number;
   /** Counts catch-ups: messages replayed, and channels that could only be told `gap`. */
   readonly onCatchUp?: (channel: string, replayed: number, gap: boolean) => void;
@@ -74,8 +76,8 @@ export class Hub {
   private subscribedCount = 0;
   private catchingUp: Promise<void> | undefined;
   private catchUpAgain = false;
-  /** While catching up: what the bus delivered meanwhile, in order of arrival. */
-  private held: HeldMessage[] | undefined;
+  /** The newest announcement's proof that the subscriptions are in place. */
+  private pendingInPlace: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
@@ -85,7 +87,7 @@ export class Hub {
     private readonly catchUp?: HubCatchUpOptions,
   ) {
     bus.onMessage(this.onMessage);
-    if (catchUp !== undefined) bus.onResubscribed(() => this.resubscribed());
+    if (catchUp !== undefined) bus.onResubscribed((inPlace) => this.resubscribed(inPlace));
   }
 
   /** Stops catch-ups in progress (their held messages are delivered as they are). */
@@ -118,6 +120,8 @@ export class Hub {
         pendingSteps: 0,
         tail: Promise.resolve(),
         through: '',
+        held: undefined,
+        replayed: undefined,
       };
       this.channels.set(channel, entry);
     }
@@ -185,8 +189,8 @@ export class Hub {
   private readonly onMessage = (channel: string, buf: Buffer): void => {
     const entry = this.channels.get(channel);
     if (entry === undefined || entry.members.size === 0) return;
-    if (this.held !== undefined) {
-      this.held.push({ channel, buf });
+    if (entry.held !== undefined) {
+      entry.held.push(buf);
       return;
     }
     this.fanOut(channel, entry, buf);
@@ -203,6 +207,11 @@ export class Hub {
       return;
     }
     if (afterCatchUp && envelope.id <= entry.through) return;
+    const replayed = entry.replayed;
+    if (replayed !== undefined) {
+      if (replayed.cursors.delete(envelope.id)) return;
+      if (envelope.id > replayed.newest || replayed.cursors.size === 0) entry.replayed = undefined;
+    }
     if (envelope.id < entry.through && isLate(envelope.id, entry.through)) {
       this.stats.late?.();
       this.logger.debug('dropped a late bus message', {
@@ -235,12 +244,19 @@ export class Hub {
   }
 
   /**
-   * The bus lost its subscriptions and has them back: the hub holds what arrives from now, reads
-   * from the history what each channel missed after its last cursor, delivers all of it merged in
-   * cursor order (so a stream on several channels gets them in order too), then what it held.
-   * A second loss during a catch-up runs another one after it (the held messages stay held).
+   * The bus lost its subscriptions and has them back: each channel holds what arrives from now,
+   * reads from the history what it missed after its last cursor, delivers that, then what it held.
+   * Channels read at once are delivered together, merged in cursor order (a stream on several
+   * channels gets them in order too); a channel whose read fails (its shard still failing over)
+   * keeps holding and tries again on its own, without holding the others back. A second loss
+   * during a catch-up runs another one after it.
    */
-  private resubscribed(): void {
+  private resubscribed(inPlace: Promise<void>): void {
+    // From now on every channel holds what arrives: a message of the new connection delivered
+    // before the catch-up would move its cursor past what the history must fill.
+    for (const entry of this.channels.values())
+      if (entry.subscribed && entry.members.size > 0) entry.held ??= [];
+    this.pendingInPlace = inPlace;
     if (this.catchingUp) {
       this.catchUpAgain = true;
       return;
@@ -249,69 +265,101 @@ export class Hub {
   }
 
   private async runCatchUps(): Promise<void> {
-    this.held ??= [];
-    try {
-      do {
-        this.catchUpAgain = false;
-        await this.catchUpOnce();
-      } while (this.catchUpAgain && !this.closed);
-    } finally {
-      const held = this.held;
-      this.held = undefined;
-      for (const { channel, buf } of held) {
-        const entry = this.channels.get(channel);
-        if (entry !== undefined && entry.members.size > 0) this.fanOut(channel, entry, buf, true);
+    do {
+      this.catchUpAgain = false;
+      try {
+        await this.pendingInPlace;
+      } catch {
+        // Lost again before its subscriptions were in place: the next announcement runs again.
+        if (!this.catchUpAgain) return;
+        continue;
       }
-    }
+      const targets = [...this.channels].filter(([, e]) => e.held !== undefined && e.members.size > 0);
+      this.logger.info('bus subscriptions restored; catching up from the history', {
+        channels: targets.length,
+      });
+      const first = await mapLimit(targets, CATCH_UP_CONCURRENCY, async ([channel, entry]) => ({
+        channel,
+        entry,
+        plan: await this.readMissed(channel, entry.through, 1),
+      }));
+      this.finishCatchUps(first.filter((c) => c.plan !== undefined));
+      await mapLimit(
+        first.filter((c) => c.plan === undefined),
+        CATCH_UP_CONCURRENCY,
+        async ({ channel, entry }) => {
+          const plan = await this.readMissed(channel, entry.through, Infinity);
+          this.finishCatchUps([{ channel, entry, plan }]);
+        },
+      );
+    } while (this.catchUpAgain && !this.closed);
   }
 
-  private async catchUpOnce(): Promise<void> {
-    const targets = [...this.channels].filter(([, e]) => e.subscribed && e.members.size > 0);
-    this.logger.info('bus subscriptions restored; catching up from the history', {
-      channels: targets.length,
-    });
-    const plans: { channel: string; entry: ChannelEntry; plan: CatchUp | undefined }[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < targets.length) {
-        const [channel, entry] = targets[next++]!;
-        plans.push({ channel, entry, plan: await this.readMissed(channel, entry.through) });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CATCH_UP_CONCURRENCY, targets.length) }, worker));
+  /**
+   * Tells v2 streams of a gap where there is one, delivers what the channels missed merged in
+   * cursor order, then what they held (in cursor order too), skipping what the history gave.
+   */
+  private finishCatchUps(
+    list: readonly { channel: string; entry: ChannelEntry; plan: CatchUp | undefined }[],
+  ): void {
     const missed: { channel: string; entry: ChannelEntry; e: HistoryEntry }[] = [];
-    for (const { channel, entry, plan } of plans) {
+    for (const { channel, entry, plan } of list) {
       // Unreadable: the gap runs to the first message that came after the link was back.
-      const gapTo = plan === undefined ? (this.firstHeld(channel) ?? entry.through) : plan.gapTo;
+      const gapTo = plan === undefined ? (heldCursor(entry) ?? entry.through) : plan.gapTo;
       if (gapTo !== undefined) for (const conn of entry.members) conn.busGap(channel, gapTo);
       for (const e of plan?.entries ?? []) missed.push({ channel, entry, e });
+      this.logger.debug('channel caught up', {
+        channel,
+        after: entry.through,
+        replayed: plan?.entries.length ?? 0,
+        gapTo,
+        held: entry.held?.length ?? 0,
+      });
       this.catchUp!.onCatchUp?.(channel, plan?.entries.length ?? 0, gapTo !== undefined);
     }
-    missed.sort((x, y) => (x.e.cursor < y.e.cursor ? -1 : x.e.cursor > y.e.cursor ? 1 : 0));
+    missed.sort((x, y) => compare(x.e.cursor, y.e.cursor));
     for (const { channel, entry, e } of missed) {
       if (e.cursor > entry.through) {
         this.deliver(channel, entry, new MessageFrames(e.cursor, e.frame), e.receivedAt);
+        const replayed = (entry.replayed ??= { cursors: new Set(), newest: e.cursor });
+        replayed.cursors.add(e.cursor);
+        replayed.newest = e.cursor;
       }
+    }
+    const held: { channel: string; entry: ChannelEntry; buf: Buffer; cursor: Cursor }[] = [];
+    for (const { channel, entry } of list) {
+      for (const buf of entry.held ?? [])
+        held.push({ channel, entry, buf, cursor: decodeEnvelope(buf)?.id ?? '' });
+      entry.held = undefined;
+    }
+    held.sort((x, y) => compare(x.cursor, y.cursor));
+    for (const { channel, entry, buf } of held) {
+      if (entry.members.size > 0) this.fanOut(channel, entry, buf, true);
     }
   }
 
-  /** What the channel missed after `after`, read until it works or the hub gives up (undefined). */
-  private async readMissed(channel: string, after: Cursor): Promise<CatchUp | undefined> {
+  /**
+   * What the channel missed after `after`, in at most `attempts` tries; undefined when it could not
+   * be read (after the last try, or once the hub gives up: too long, too much held, closed).
+   */
+  private async readMissed(channel: string, after: Cursor, attempts: number): Promise<CatchUp | undefined> {
     const opts = this.catchUp!;
     const giveUpAt = Date.now() + (opts.giveUpAfterMs ?? 10_000);
-    const maxHeld = opts.maxHeld ?? 100_000;
+    const maxHeld = opts.maxHeld ?? 10_000;
     for (let attempt = 1; ; attempt++) {
       try {
         return await planCatchUp(opts.history, channel, after, Date.now());
       } catch (err) {
-        if (this.closed || Date.now() >= giveUpAt || (this.held?.length ?? 0) > maxHeld) {
+        const held = this.channels.get(channel)?.held?.length ?? 0;
+        if (attempt >= attempts) return undefined;
+        if (this.closed || Date.now() >= giveUpAt || held > maxHeld) {
           this.logger.warn('could not read what a channel missed; its v2 streams are told gap', {
             channel,
             error: errorText(err),
           });
           return undefined;
         }
-        (attempt === 1 ? this.logger.warn : this.logger.debug)(
+        (attempt === 2 ? this.logger.warn : this.logger.debug)(
           'could not read what a channel missed; trying again',
           { channel, error: errorText(err), attempt },
         );
@@ -319,9 +367,28 @@ export class Hub {
       }
     }
   }
+}
 
-  private firstHeld(channel: string): Cursor | undefined {
-    const first = this.held?.find((h) => h.channel === channel);
-    return first === undefined ? undefined : decodeEnvelope(first.buf)?.id;
-  }
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Runs `fn` over the items, at most `limit` at a time; the results in the items' order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The cursor of the first message a channel held during its catch-up, if any. */
+function heldCursor(entry: ChannelEntry): Cursor | undefined {
+  const first = entry.held?.[0];
+  return first === undefined ? undefined : decodeEnvelope(first)?.id;
 }

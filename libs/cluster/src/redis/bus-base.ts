@@ -1,6 +1,7 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { Bus, BusHandler, BusMessage, BusResubscribedHandler } from '../bus.js';
 import { afterReconnectGrace, closeRedis, isReady } from './client.js';
+import { shardedSubscriberInstances } from './link-health.js';
 
 /**
  * What the Redis bus drivers share: a publisher and a subscriber connection owned by the bus, one
@@ -29,9 +30,11 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
   }
 
   /**
-   * A standalone subscriber re-subscribes as it turns ready again (ioredis writes the commands
-   * before the 'ready' event); a PING answered after them proves they are in place. A Cluster's
-   * sharded subscribers announce 'subscribersReady' after each reset of the group that re-subscribed.
+   * A standalone subscriber re-subscribes as it turns ready again: ioredis writes the SUBSCRIBEs
+   * before it emits 'ready', and no reply can be read before the handler runs, so the hub hears of
+   * it before any message of the new connection; a PING answered after the SUBSCRIBEs proves them
+   * in place. A Cluster's sharded subscribers announce 'subscribersReady' after each reset of the
+   * group, having written their SSUBSCRIBEs; a PING on each proves those.
    */
   private watchResubscribes(): void {
     const sub = this.subscriber;
@@ -41,15 +44,12 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
         first = false;
         return;
       }
-      if (sub instanceof Cluster) {
-        this.resubscribed();
-        return;
-      }
-      sub.ping().then(
-        () => this.resubscribed(),
-        // Lost again before the PING came back: the next 'ready' announces.
-        () => undefined,
-      );
+      const inPlace =
+        sub instanceof Cluster
+          ? Promise.all(shardedSubscriberInstances(sub).map((s) => s.ping())).then(() => undefined)
+          : sub.ping().then(() => undefined);
+      inPlace.catch(() => undefined); // lost again first: the next announcement follows
+      this.resubscribed(inPlace);
     };
     if (sub instanceof Cluster) sub.on('subscribersReady', announce);
     else sub.on('ready', announce);

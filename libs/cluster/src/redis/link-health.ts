@@ -148,7 +148,7 @@ function bytesRead(link: Redis): number {
 }
 
 /** The sharded subscribers' own connections (ioredis keeps them outside `nodes()`). */
-function shardedSubscriberInstances(cluster: Cluster): Redis[] {
+export function shardedSubscriberInstances(cluster: Cluster): Redis[] {
   const group = (cluster as unknown as { shardedSubscribers?: { shardedSubscribers?: Map<string, unknown> } })
     .shardedSubscribers;
   const out: Redis[] = [];
