@@ -122,12 +122,9 @@ describe('e2e: ingest and two edges on a Redis Cluster with replicas', function 
       if (controlFirstAt === 0 && seqs(control).some((s) => s > seqAtKill)) controlFirstAt = Date.now();
       if (seqs(probe).some((s) => s > seqAtKill)) resumedAt = Date.now();
     }
-    // The healthy shard's channel kept delivering while the killed shard's was failing over.
+    // How a healthy shard's channel fared meanwhile is a figure, not an assertion: it delivers
+    // during the fail-over in some runs and not yet in others (issue 20, item 7).
     const duringFailover = [...controlSeenAt].filter(([, at]) => at < resumedAt);
-    expect(
-      duringFailover.length,
-      'messages of a healthy shard delivered before the killed shard delivered again',
-    ).to.be.greaterThan(0);
     const lags = [...controlSeenAt].map(([s, at]) => at - sentAt.get(s)!).sort((a, b) => a - b);
     console.log(
       `      redis cluster fail-over (SIGKILL of a primary, replica promoted): first delivery on its shard ` +

@@ -171,4 +171,48 @@ describe('ingest: failures', function () {
     await waitUntil(async () => (await unacked(f.config.queueName)) === 0, 'every delivery acked', 10_000);
     expect(isReady(f)).to.equal(true);
   });
+
+  it('waits for a publish still in flight on a failing shard instead of sending it again, the other channels going on', async () => {
+    const f = await start();
+    await waitConnected(f);
+    const exchange = await broker.topicExchange(`exchange/test/ingest/${randomName()}`);
+    const stalled = { exchange, routingKeyPattern: 'down.*' };
+    const healthy = { exchange, routingKeyPattern: 'up.*' };
+    await f.bindQueue.request(stalled, 5000);
+    await f.bindQueue.request(healthy, 5000);
+    const channelOf = names(f.config.keyPrefix).channel;
+    const keysOn = (channel: string) =>
+      f.bus.messages
+        .filter((m) => m.channel === channel)
+        .map(
+          (m) =>
+            (
+              JSON.parse(decodeEnvelope(m.envelope)!.frame.toString().split('\n')[1]!.slice(6)) as {
+                routingKey: string;
+              }
+            ).routingKey,
+        );
+
+    f.bus.stalledChannels.add(channelOf(stalled));
+    for (let i = 0; i < 3; i++) {
+      await broker.publish(exchange, `down.${i}`, { i });
+      await broker.publish(exchange, `up.${i}`, { i });
+    }
+    await waitUntil(() => keysOn(channelOf(healthy)).length === 3, 'the healthy channel', 10_000);
+    await broker.publish(exchange, 'down.3', { i: 3 });
+    await broker.publish(exchange, 'up.3', { i: 3 });
+    await waitUntil(() => keysOn(channelOf(healthy)).length === 4, 'the healthy channel, later', 10_000);
+    expect(keysOn(channelOf(stalled))).to.deep.equal([]);
+    const hung = f.bus.stalledPublishes;
+    expect(hung, 'publishes left in flight').to.be.greaterThan(0);
+
+    f.bus.releaseStalled();
+    await waitUntil(() => keysOn(channelOf(stalled)).length >= 4, 'the stalled channel', 10_000);
+    // Each once, in order: what was in flight was not sent again, and what came later went after it.
+    expect(keysOn(channelOf(stalled))).to.deep.equal([0, 1, 2, 3].map((i) => `down.${i}`));
+    expect(f.bus.stalledPublishes, 'no publish of the stalled channel sent again while in flight').to.equal(
+      hung,
+    );
+    await waitUntil(async () => (await unacked(f.config.queueName)) === 0, 'every delivery acked', 10_000);
+  });
 });

@@ -45,15 +45,41 @@ export class RecordingBus implements Bus {
       this.failures++;
       throw new Error('bus down (test)');
     }
-    const ok = messages.filter((m) => !this.failingChannels.has(m.channel));
+    const ok = messages.filter(
+      (m) => !this.failingChannels.has(m.channel) && !this.stalledChannels.has(m.channel),
+    );
     if (ok.length > 0) this.calls.push(ok);
     if (ok.length < messages.length) {
       this.failures++;
-      const failed = new Set(
-        messages.filter((m) => this.failingChannels.has(m.channel)).map((m) => m.channel),
-      );
-      throw new ChannelsFailed(failed, new Error('CLUSTERDOWN The cluster is down (test)'));
+      const failed = new Set(messages.filter((m) => !ok.includes(m)).map((m) => m.channel));
+      const pending = new Map<string, Promise<boolean>>();
+      for (const channel of failed) {
+        if (!this.stalledChannels.has(channel)) continue;
+        const held = messages.filter((m) => m.channel === channel);
+        this.stalledPublishes++;
+        pending.set(
+          channel,
+          new Promise<boolean>((resolve) =>
+            this.stalled.push(() => {
+              this.calls.push(held);
+              resolve(true);
+            }),
+          ),
+        );
+      }
+      throw new ChannelsFailed(failed, new Error('CLUSTERDOWN The cluster is down (test)'), pending);
     }
+  }
+
+  /** Channels whose publishes hang (a shard failing over) until `releaseStalled()`, then succeed. */
+  readonly stalledChannels = new Set<string>();
+  stalledPublishes = 0;
+  private stalled: (() => void)[] = [];
+
+  /** The hung publishes go through (as a Redis Cluster client sends them to the promoted replica). */
+  releaseStalled(): void {
+    this.stalledChannels.clear();
+    for (const release of this.stalled.splice(0)) release();
   }
   async subscribe(): Promise<void> {}
   async unsubscribe(): Promise<void> {}

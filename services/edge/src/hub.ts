@@ -62,7 +62,9 @@ export interface HubCatchUpOptions {
 }
 
 /** Channels whose history is read at once during a catch-up. */
-const CATCH_UP_CONCURRENCY = 16;
+const CATCH_UP_CONCURRENCY = 64;
+/** Reads done within this are delivered together, merged in cursor order; later ones on their own. */
+const FIRST_PASS_MS = 250;
 const CATCH_UP_RETRY_MS = 500;
 
 /**
@@ -278,19 +280,22 @@ export class Hub {
       this.logger.info('bus subscriptions restored; catching up from the history', {
         channels: targets.length,
       });
-      const first = await mapLimit(targets, CATCH_UP_CONCURRENCY, async ([channel, entry]) => ({
-        channel,
-        entry,
-        plan: await this.readMissed(channel, entry.through, 1),
-      }));
-      this.finishCatchUps(first.filter((c) => c.plan !== undefined));
-      await mapLimit(
-        first.filter((c) => c.plan === undefined),
-        CATCH_UP_CONCURRENCY,
-        async ({ channel, entry }) => {
-          const plan = await this.readMissed(channel, entry.through, Infinity);
-          this.finishCatchUps([{ channel, entry, plan }]);
-        },
+      // Every channel's read starts now; those done within FIRST_PASS_MS are delivered together,
+      // merged in cursor order, and each other one on its own as soon as its read is done (a
+      // shard failing over answers only after its promotion: it must not hold the others back).
+      const limit = concurrency(CATCH_UP_CONCURRENCY);
+      const reads = targets.map(([channel, entry]) => {
+        const read = { channel, entry, plan: undefined as CatchUp | undefined, done: false };
+        const promise = limit(() => this.readMissed(channel, entry.through)).then((plan) => {
+          read.plan = plan;
+          read.done = true;
+        });
+        return { read, promise };
+      });
+      await Promise.race([Promise.all(reads.map((r) => r.promise)), sleep(FIRST_PASS_MS)]);
+      this.finishCatchUps(reads.filter((r) => r.read.done).map((r) => r.read));
+      await Promise.all(
+        reads.filter((r) => !r.read.done).map((r) => r.promise.then(() => this.finishCatchUps([r.read]))),
       );
     } while (this.catchUpAgain && !this.closed);
   }
@@ -339,10 +344,10 @@ export class Hub {
   }
 
   /**
-   * What the channel missed after `after`, in at most `attempts` tries; undefined when it could not
-   * be read (after the last try, or once the hub gives up: too long, too much held, closed).
+   * What the channel missed after `after`, read until it works; undefined once the hub gives up
+   * (too long, too much held, closed): its v2 streams are then told `gap`.
    */
-  private async readMissed(channel: string, after: Cursor, attempts: number): Promise<CatchUp | undefined> {
+  private async readMissed(channel: string, after: Cursor): Promise<CatchUp | undefined> {
     const opts = this.catchUp!;
     const giveUpAt = Date.now() + (opts.giveUpAfterMs ?? 10_000);
     const maxHeld = opts.maxHeld ?? 10_000;
@@ -351,7 +356,6 @@ export class Hub {
         return await planCatchUp(opts.history, channel, after, Date.now());
       } catch (err) {
         const held = this.channels.get(channel)?.held?.length ?? 0;
-        if (attempt >= attempts) return undefined;
         if (this.closed || Date.now() >= giveUpAt || held > maxHeld) {
           this.logger.warn('could not read what a channel missed; its v2 streams are told gap', {
             channel,
@@ -359,7 +363,7 @@ export class Hub {
           });
           return undefined;
         }
-        (attempt === 2 ? this.logger.warn : this.logger.debug)(
+        (attempt === 1 ? this.logger.warn : this.logger.debug)(
           'could not read what a channel missed; trying again',
           { channel, error: errorText(err), attempt },
         );
@@ -373,18 +377,20 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Runs `fn` over the items, at most `limit` at a time; the results in the items' order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
+/** A limiter: the functions given to it run at most `limit` at a time, in the order given. */
+function concurrency(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** The cursor of the first message a channel held during its catch-up, if any. */

@@ -97,6 +97,11 @@ export class Router {
   private running: Promise<void> | undefined;
   /** Channels held back after a failure, with their messages in order. */
   private readonly blocked = new Map<string, Item[]>();
+  /**
+   * Of those, the channels whose publish is still in flight (a Redis Cluster client holds it for a
+   * shard failing over): its items, and how it ends. Sending them again could deliver them twice.
+   */
+  private readonly inFlight = new Map<string, { items: Item[]; state: 'pending' | 'ok' | 'failed' }>();
   private nextRetryAt = 0;
   /** When a message last reached the bus (ms since the epoch). */
   private lastProgressAt = Date.now();
@@ -158,6 +163,7 @@ export class Router {
     this.batch = [];
     this.deliveries = [];
     this.blocked.clear();
+    this.inFlight.clear();
     this.wake?.();
   }
 
@@ -220,9 +226,12 @@ export class Router {
         this.wake = undefined;
         continue;
       }
-      const held = [...this.blocked.values()].flat();
-      this.blocked.clear();
+      const held = this.takeHeld();
       await this.send(held);
+      // Only publishes still in flight are left (or nothing failed this round): look again later,
+      // or as soon as one of them ends.
+      if (this.blocked.size > 0 && this.nextRetryAt <= Date.now())
+        this.nextRetryAt = Date.now() + PARTIAL_RETRY_MS;
       if (this.blocked.size === 0) {
         this.opts.logger.info('channels held back after a failure are published again', {
           messages: held.length,
@@ -294,7 +303,7 @@ export class Router {
       endTimer();
     } catch (err) {
       metrics.publishFailures.inc();
-      items = this.holdBack(items, err, 'publish to the bus');
+      items = this.holdBack(items, err, 'publish to the bus', true);
     }
     if (this.closed) return;
     for (const item of items) item.delivery.left--;
@@ -308,9 +317,11 @@ export class Router {
    * Holds back the channels a failure concerns (all of them, unless it says which) with their
    * items, in order, to be tried again; returns the items of the channels that succeeded.
    */
-  private holdBack(items: Item[], err: unknown, step: string): Item[] {
+  private holdBack(items: Item[], err: unknown, step: string, published = false): Item[] {
     const partial = err instanceof ChannelsFailed;
     const failed = partial ? err.channels : new Set(items.map((i) => i.channel));
+    // A publish still in flight is waited for, not sent again (a record is safe to send again).
+    const pending = partial && published ? err.pending : new Map<string, Promise<boolean>>();
     const ok: Item[] = [];
     const wasBlocked = this.blocked.size > 0;
     for (const item of items) {
@@ -320,7 +331,21 @@ export class Router {
       }
       let queue = this.blocked.get(item.channel);
       if (queue === undefined) this.blocked.set(item.channel, (queue = []));
-      queue.push(item);
+      if (!pending.has(item.channel)) {
+        queue.push(item);
+        continue;
+      }
+      let flight = this.inFlight.get(item.channel);
+      if (flight === undefined) {
+        const entry = { items: [] as Item[], state: 'pending' as 'pending' | 'ok' | 'failed' };
+        this.inFlight.set(item.channel, (flight = entry));
+        void pending.get(item.channel)!.then((done) => {
+          entry.state = done ? 'ok' : 'failed';
+          this.nextRetryAt = 0;
+          this.wake?.();
+        });
+      }
+      flight.items.push(item);
     }
     const delay = partial ? PARTIAL_RETRY_MS : (this.opts.retryDelayMs ?? 1000);
     this.nextRetryAt = Date.now() + delay;
@@ -333,6 +358,32 @@ export class Router {
       retryInMs: delay,
     });
     return ok;
+  }
+
+  /**
+   * The held-back items to try again now, each channel's in order: a channel whose publish is still
+   * in flight waits for it; one whose publish ended counts those items as published (or, failed,
+   * puts them first in its queue).
+   */
+  private takeHeld(): Item[] {
+    for (const [channel, flight] of this.inFlight) {
+      if (flight.state === 'pending') continue;
+      this.inFlight.delete(channel);
+      if (flight.state === 'ok') {
+        for (const item of flight.items) item.delivery.left--;
+        this.opts.metrics.framesPublished.inc(flight.items.length);
+        this.lastProgressAt = Date.now();
+      } else {
+        this.blocked.get(channel)!.unshift(...flight.items);
+      }
+    }
+    const held: Item[] = [];
+    for (const [channel, queue] of this.blocked) {
+      if (this.inFlight.has(channel)) continue;
+      held.push(...queue);
+      this.blocked.delete(channel);
+    }
+    return held;
   }
 
   /**

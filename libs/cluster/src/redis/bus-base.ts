@@ -44,9 +44,16 @@ export abstract class RedisBusBase<Client extends Redis | Cluster> implements Bu
         first = false;
         return;
       }
+      // On a Cluster, only the subscribers that are up: one whose shard is still failing over gets
+      // its subscriptions back later (another announcement); its channels meanwhile catch up from
+      // the history as far as it can be read, without holding the healthy shards' channels back.
       const inPlace =
         sub instanceof Cluster
-          ? Promise.all(shardedSubscriberInstances(sub).map((s) => s.ping())).then(() => undefined)
+          ? Promise.allSettled(
+              shardedSubscriberInstances(sub)
+                .filter((s) => s.status === 'ready')
+                .map((s) => s.ping()),
+            ).then(() => undefined)
           : sub.ping().then(() => undefined);
       inPlace.catch(() => undefined); // lost again first: the next announcement follows
       this.resubscribed(inPlace);

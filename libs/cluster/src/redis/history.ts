@@ -21,7 +21,7 @@ import {
   type RawStreamEntry,
 } from './history-scripts.js';
 import { throwFirstError } from './pipeline.js';
-import { ChannelsFailed } from '../channels-failed.js';
+import { ChannelsFailed, SHARD_DEADLINE_MS, byChannel, settleByChannel } from '../channels-failed.js';
 
 export interface RedisHistoryOptions {
   /** Owned by the history from now on. */
@@ -173,18 +173,23 @@ export class RedisHistory implements History {
     type Invoke = Record<string, (...args: Arg[]) => unknown>;
     if (this.redis instanceof Cluster) {
       const client = this.redis as unknown as Invoke;
-      const settled = await Promise.allSettled(calls.map((c) => client[`${c.script}Buffer`]!(...c.args)));
-      const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [i] : []));
-      if (failed.length > 0) {
-        const reason = (settled[failed[0]!] as PromiseRejectedResult).reason;
-        refreshSlotsAfter(this.redis, reason);
-        const channels = failed.map((i) => calls[i]!.channel);
-        // Only some channels' shards failed: say which, so the others are not held back.
-        if (failed.length < calls.length && channels.every((c) => c !== undefined)) {
-          throw new ChannelsFailed(new Set(channels as string[]), reason);
+      const promises = calls.map((c) => client[`${c.script}Buffer`]!(...c.args) as Promise<unknown>);
+      if (calls.every((c) => c.channel !== undefined)) {
+        // Recording is idempotent: a channel reported failed (or still in flight) is recorded again.
+        try {
+          await settleByChannel(
+            byChannel(calls.map((c, i) => ({ channel: c.channel!, promise: promises[i]! }))),
+            SHARD_DEADLINE_MS,
+          );
+        } catch (err) {
+          refreshSlotsAfter(this.redis, err instanceof ChannelsFailed ? err.cause : err);
+          throw err;
         }
-        throw reason;
+        return await Promise.all(promises);
       }
+      const settled = await Promise.allSettled(promises);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) this.afterClusterError(failed.reason);
       return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
     }
     const pipeline = this.redis.pipeline();

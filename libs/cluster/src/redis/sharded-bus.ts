@@ -1,6 +1,6 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { BusMessage } from '../bus.js';
-import { ChannelsFailed } from '../channels-failed.js';
+import { ChannelsFailed, SHARD_DEADLINE_MS, byChannel, settleByChannel } from '../channels-failed.js';
 import { RedisBusBase } from './bus-base.js';
 import { refreshSlotsAfter } from './client.js';
 import { throwFirstError } from './pipeline.js';
@@ -41,23 +41,21 @@ export class ShardedRedisBus extends RedisBusBase<Redis | Cluster> {
   /**
    * One explicit pipeline cannot span nodes; issued in one tick, auto-pipelining batches per node
    * and keeps each channel's order (a channel always maps to one node connection). When some
-   * shards fail (a fail-over), the call says which channels failed (ChannelsFailed): the router
-   * tries only those again, and the healthy shards' channels go on without waiting for them.
+   * shards fail or do not answer within SHARD_DEADLINE_MS (a fail-over), the call says which
+   * channels (ChannelsFailed, with the outcome of those still in flight): the router deals with only
+   * those, and the healthy shards' channels go on without waiting for them.
    */
   private async publishOnCluster(cluster: Cluster, messages: readonly BusMessage[]): Promise<void> {
-    const results = await Promise.allSettled(messages.map((m) => cluster.spublish(m.channel, m.envelope)));
-    const failed = new Set<string>();
-    let reason: unknown;
-    results.forEach((r, i) => {
-      if (r.status === 'rejected') {
-        failed.add(messages[i]!.channel);
-        reason ??= r.reason;
-      }
-    });
-    if (failed.size === 0) return;
-    refreshSlotsAfter(cluster, reason);
-    if (failed.size < new Set(messages.map((m) => m.channel)).size) throw new ChannelsFailed(failed, reason);
-    throw reason;
+    const calls = messages.map((m) => ({
+      channel: m.channel,
+      promise: cluster.spublish(m.channel, m.envelope),
+    }));
+    try {
+      await settleByChannel(byChannel(calls), SHARD_DEADLINE_MS);
+    } catch (err) {
+      refreshSlotsAfter(cluster, err instanceof ChannelsFailed ? err.cause : err);
+      throw err;
+    }
   }
 
   /** One SSUBSCRIBE per channel: on a cluster, every channel of one call must share a slot. */
