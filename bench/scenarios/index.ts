@@ -5,6 +5,7 @@ import { connectScenario } from './connect.js';
 import { ingestThroughputScenario } from './ingest-throughput.js';
 import { latencyScenario } from './latency.js';
 import { memoryScenario } from './memory.js';
+import { networkDropsScenario } from './network-drops.js';
 import { reconnectStormScenario } from './reconnect-storm.js';
 import { rollingRestartScenario } from './rolling-restart.js';
 import type { AnyScenario } from './scenario.js';
@@ -20,4 +21,5 @@ export const SCENARIOS: readonly AnyScenario[] = [
   reconnectStormScenario,
   rollingRestartScenario,
   authConnectScenario,
+  networkDropsScenario,
 ] as AnyScenario[];
