@@ -25,12 +25,14 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1)
-rolling-restart and auth-connect:
+rolling-restart, auth-connect and network-drops:
   --clients N         rolling-restart: v2 clients (default 10000; quick 200), the v1 group a tenth of it
-                      unless --v1-clients; auth-connect: clients per burst (default 5000; quick 500)
+                      unless --v1-clients; auth-connect: clients per burst (default 5000; quick 500);
+                      network-drops: v2 clients (default 1000)
 rolling-restart only:
   --v1-clients N      v1 clients on the same edges, for the latency comparison (default 1000; 0: none)
   --drain-seconds S   the edges' DRAIN_SECONDS (default 5; quick 1)
+rolling-restart and network-drops:
   --rate R            messages per second published throughout (default 100)`;
 
 async function main(): Promise<number> {
