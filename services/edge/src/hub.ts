@@ -48,6 +48,10 @@ interface ChannelEntry {
    * channel's messages arrive in cursor order: once a newer one comes, none of these can.
    */
   replayed: { readonly cursors: Set<Cursor>; newest: Cursor } | undefined;
+  /** The newest announcement of a reconnected subscriber that this channel has to catch up for. */
+  catchUpFor: number;
+  /** Its history read is in flight. */
+  reading: boolean;
 }
 
 /** How the hub fills what a lost bus subscription missed (none: single-node's memory bus). */
@@ -76,10 +80,9 @@ const CATCH_UP_RETRY_MS = 500;
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
   private subscribedCount = 0;
-  private catchingUp: Promise<void> | undefined;
-  private catchUpAgain = false;
-  /** The newest announcement's proof that the subscriptions are in place. */
-  private pendingInPlace: Promise<void> = Promise.resolve();
+  /** Announcements of a reconnected subscriber so far, and each one's proof of subscriptions in place. */
+  private announcements = 0;
+  private readonly inPlaceOf = new Map<number, Promise<void>>();
   private closed = false;
 
   constructor(
@@ -95,11 +98,6 @@ export class Hub {
   /** Stops catch-ups in progress (their held messages are delivered as they are). */
   close(): void {
     this.closed = true;
-  }
-
-  /** Resolves when no catch-up is running (for tests). */
-  async caughtUp(): Promise<void> {
-    while (this.catchingUp) await this.catchingUp;
   }
 
   /** Bus subscriptions held now. */
@@ -124,6 +122,8 @@ export class Hub {
         through: '',
         held: undefined,
         replayed: undefined,
+        catchUpFor: 0,
+        reading: false,
       };
       this.channels.set(channel, entry);
     }
@@ -254,51 +254,88 @@ export class Hub {
    * during a catch-up runs another one after it.
    */
   private resubscribed(inPlace: Promise<void>): void {
+    const n = ++this.announcements;
+    this.inPlaceOf.set(n, inPlace);
+    this.inPlaceOf.delete(n - 16); // an announcement that old has been caught up for long ago
     // From now on every channel holds what arrives: a message of the new connection delivered
     // before the catch-up would move its cursor past what the history must fill.
-    for (const entry of this.channels.values())
-      if (entry.subscribed && entry.members.size > 0) entry.held ??= [];
-    this.pendingInPlace = inPlace;
-    if (this.catchingUp) {
-      this.catchUpAgain = true;
-      return;
+    const targets: [string, ChannelEntry][] = [];
+    for (const [channel, entry] of this.channels) {
+      if (!entry.subscribed || entry.members.size === 0) continue;
+      entry.held ??= [];
+      entry.catchUpFor = n;
+      targets.push([channel, entry]);
     }
-    this.catchingUp = this.runCatchUps().finally(() => (this.catchingUp = undefined));
+    void this.catchUpRun(n, inPlace, targets);
   }
 
-  private async runCatchUps(): Promise<void> {
-    do {
-      this.catchUpAgain = false;
-      try {
-        await this.pendingInPlace;
-      } catch {
-        // Lost again before its subscriptions were in place: the next announcement runs again.
-        if (!this.catchUpAgain) return;
-        continue;
-      }
-      const targets = [...this.channels].filter(([, e]) => e.held !== undefined && e.members.size > 0);
-      this.logger.info('bus subscriptions restored; catching up from the history', {
-        channels: targets.length,
+  /**
+   * One announcement's catch-up. Runs alongside earlier ones (on a Redis Cluster each shard's
+   * subscriber announces on its own, and a shard failing over must not hold the others back). A
+   * channel another announcement claimed since is left to that one; one whose read is already in
+   * flight is read again once that read is done.
+   */
+  private async catchUpRun(
+    n: number,
+    inPlace: Promise<void>,
+    targets: readonly [string, ChannelEntry][],
+  ): Promise<void> {
+    try {
+      await inPlace;
+    } catch {
+      return; // lost again before its subscriptions were in place: the next announcement covers them
+    }
+    const mine = targets.filter(([, e]) => e.catchUpFor === n && !e.reading && e.members.size > 0);
+    if (mine.length === 0) return;
+    this.logger.info('bus subscriptions restored; catching up from the history', { channels: mine.length });
+    // Every channel's read starts now; those done within FIRST_PASS_MS are delivered together,
+    // merged in cursor order, and each other one on its own as soon as its read is done (a
+    // shard failing over answers only after its promotion: it must not hold the others back).
+    const reads = mine.map(([channel, entry]) => {
+      const read = { channel, entry, plan: undefined as CatchUp | undefined, done: false };
+      const promise = this.readFor(n, channel, entry).then((plan) => {
+        if (plan === 'again') return;
+        read.plan = plan;
+        read.done = true;
       });
-      // Every channel's read starts now; those done within FIRST_PASS_MS are delivered together,
-      // merged in cursor order, and each other one on its own as soon as its read is done (a
-      // shard failing over answers only after its promotion: it must not hold the others back).
-      const limit = concurrency(CATCH_UP_CONCURRENCY);
-      const reads = targets.map(([channel, entry]) => {
-        const read = { channel, entry, plan: undefined as CatchUp | undefined, done: false };
-        const promise = limit(() => this.readMissed(channel, entry.through)).then((plan) => {
-          read.plan = plan;
-          read.done = true;
-        });
-        return { read, promise };
-      });
-      await Promise.race([Promise.all(reads.map((r) => r.promise)), sleep(FIRST_PASS_MS)]);
-      this.finishCatchUps(reads.filter((r) => r.read.done).map((r) => r.read));
-      await Promise.all(
-        reads.filter((r) => !r.read.done).map((r) => r.promise.then(() => this.finishCatchUps([r.read]))),
-      );
-    } while (this.catchUpAgain && !this.closed);
+      return { read, promise };
+    });
+    await Promise.race([Promise.all(reads.map((r) => r.promise)), sleep(FIRST_PASS_MS)]);
+    const first = reads.filter((r) => r.read.done);
+    this.finishCatchUps(first.map((r) => r.read));
+    await Promise.all(
+      reads
+        .filter((r) => !first.includes(r))
+        .map((r) => r.promise.then(() => (r.read.done ? this.finishCatchUps([r.read]) : undefined))),
+    );
   }
+
+  /**
+   * Reads what the channel missed for announcement `n`; 'again' when a newer announcement claimed
+   * it meanwhile (its run skipped it while this read was in flight, so it is read again for that one).
+   */
+  private async readFor(
+    n: number,
+    channel: string,
+    entry: ChannelEntry,
+  ): Promise<CatchUp | undefined | 'again'> {
+    entry.reading = true;
+    let plan: CatchUp | undefined;
+    try {
+      plan = await this.catchUpLimit(() => this.readMissed(channel, entry.through));
+    } finally {
+      entry.reading = false;
+    }
+    if (entry.catchUpFor === n || entry.members.size === 0) return plan;
+    const newer = entry.catchUpFor;
+    void (this.inPlaceOf.get(newer) ?? Promise.resolve()).then(
+      () => this.catchUpRun(newer, Promise.resolve(), [[channel, entry]]),
+      () => undefined,
+    );
+    return 'again';
+  }
+
+  private readonly catchUpLimit = concurrency(CATCH_UP_CONCURRENCY);
 
   /**
    * Tells v2 streams of a gap where there is one, delivers what the channels missed merged in
