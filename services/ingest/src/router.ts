@@ -1,16 +1,12 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Counter } from 'prom-client';
 import { ccKeysOf, envelopeHeader, renderMessageFrame } from '@events-proxy/protocol';
-import {
-  ChannelsFailed,
-  type Bus,
-  type BusMessage,
-  type History,
-  type RecordedMessage,
-} from '@events-proxy/cluster';
+import { type Bus, type BusMessage, type History, type RecordedMessage } from '@events-proxy/cluster';
 import { errorText, type Logger } from '@events-proxy/runtime';
 import type { RoutingTable } from './routing-table.js';
 import type { IngestMetrics } from './metrics.js';
+import { DeliveryAcks, type Delivery } from './delivery-acks.js';
+import { HeldChannels } from './held-channels.js';
 
 export interface RouterOptions {
   /** The channel the deliveries come from (acks and nacks go back on it). */
@@ -34,16 +30,6 @@ export interface RouterOptions {
  * they reconnect. 8 MiB is Redis's soft limit, far above any Pulse message (a few kB).
  */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
-
-/** One delivery from the broker, until it is settled: acked once all its channels published it. */
-interface Delivery {
-  readonly msg: ConsumeMessage;
-  /** When it arrived (ms since the epoch). */
-  readonly at: number;
-  /** Channels that have yet to publish it (0: nothing left to do, it may be acked). */
-  left: number;
-  acked: boolean;
-}
 
 /** A routed delivery waiting for its cursor: its frame, rendered once, and the channels it matched. */
 interface Routed {
@@ -88,20 +74,18 @@ const PARTIAL_RETRY_MS = 250;
  */
 export class Router {
   private batch: Routed[] = [];
-  /** Deliveries not yet acked, in delivery order. */
-  private deliveries: Delivery[] = [];
+  /** Deliveries not yet acked, and the rule that acks them. */
+  private readonly acks: DeliveryAcks;
   /** Deliveries received since the last batch was taken. */
   private received = 0;
   private consumed = 0;
   private unmatched = 0;
   private running: Promise<void> | undefined;
-  /** Channels held back after a failure, with their messages in order. */
-  private readonly blocked = new Map<string, Item[]>();
-  /**
-   * Of those, the channels whose publish is still in flight (a Redis Cluster client holds it for a
-   * shard failing over): its items, and how it ends. Sending them again could deliver them twice.
-   */
-  private readonly inFlight = new Map<string, { items: Item[]; state: 'pending' | 'ok' | 'failed' }>();
+  /** Channels held back after a failure, with their messages in order (and publishes in flight). */
+  private readonly held = new HeldChannels<Item>(() => {
+    this.nextRetryAt = 0;
+    this.wake?.();
+  });
   private nextRetryAt = 0;
   /** When a message last reached the bus (ms since the epoch). */
   private lastProgressAt = Date.now();
@@ -110,13 +94,14 @@ export class Router {
   /** close() was called: a publish that fails is not tried again (its deliveries stay unacked). */
   private closing = false;
 
-  constructor(private readonly opts: RouterOptions) {}
+  constructor(private readonly opts: RouterOptions) {
+    this.acks = new DeliveryAcks(opts.channel, opts.logger);
+  }
 
   handle(msg: ConsumeMessage): void {
     if (this.closed) return;
     const receivedAt = Date.now();
-    const delivery: Delivery = { msg, at: receivedAt, left: 0, acked: false };
-    this.deliveries.push(delivery);
+    const delivery = this.acks.add(msg, receivedAt);
     this.consumed++;
     this.received++;
     try {
@@ -141,7 +126,7 @@ export class Router {
    * undefined when nothing waits. A shard failing over while others work is progress, not stuck.
    */
   get publishingSince(): number | undefined {
-    const first = this.deliveries.find((d) => d.left > 0);
+    const first = this.acks.oldestWaiting();
     return first === undefined ? undefined : Math.max(first.at, this.lastProgressAt);
   }
 
@@ -161,9 +146,8 @@ export class Router {
   abandon(): void {
     this.closed = true;
     this.batch = [];
-    this.deliveries = [];
-    this.blocked.clear();
-    this.inFlight.clear();
+    this.acks.forget();
+    this.held.clear();
     this.wake?.();
   }
 
@@ -213,7 +197,7 @@ export class Router {
         if (!(await this.takeBatch())) return;
         continue;
       }
-      if (this.blocked.size === 0 || this.closing) return;
+      if (this.held.size === 0 || this.closing) return;
       const wait = this.nextRetryAt - Date.now();
       if (wait > 0) {
         await new Promise<void>((resolve) => {
@@ -230,9 +214,9 @@ export class Router {
       await this.send(held);
       // Only publishes still in flight are left (or nothing failed this round): look again later,
       // or as soon as one of them ends.
-      if (this.blocked.size > 0 && this.nextRetryAt <= Date.now())
+      if (this.held.size > 0 && this.nextRetryAt <= Date.now())
         this.nextRetryAt = Date.now() + PARTIAL_RETRY_MS;
-      if (this.blocked.size === 0) {
+      if (this.held.size === 0) {
         this.opts.logger.info('channels held back after a failure are published again', {
           messages: held.length,
         });
@@ -267,9 +251,7 @@ export class Router {
         for (const channel of r.channels) {
           const item = { channel, cursor, receivedAt: r.receivedAt, envelope, frame, delivery: r.delivery };
           // A channel held back keeps its order: its new messages queue behind the held ones.
-          const queue = this.blocked.get(channel);
-          if (queue) queue.push(item);
-          else fresh.push(item);
+          if (!this.held.queueIfHeld(item)) fresh.push(item);
         }
       });
       await this.send(fresh);
@@ -313,105 +295,37 @@ export class Router {
     }
   }
 
-  /**
-   * Holds back the channels a failure concerns (all of them, unless it says which) with their
-   * items, in order, to be tried again; returns the items of the channels that succeeded.
-   */
+  /** Holds back the channels a failure concerns; returns the items of those that succeeded. */
   private holdBack(items: Item[], err: unknown, step: string, published = false): Item[] {
-    const partial = err instanceof ChannelsFailed;
-    const failed = partial ? err.channels : new Set(items.map((i) => i.channel));
-    // A publish still in flight is waited for, not sent again (a record is safe to send again).
-    const pending = partial && published ? err.pending : new Map<string, Promise<boolean>>();
-    const ok: Item[] = [];
-    const wasBlocked = this.blocked.size > 0;
-    for (const item of items) {
-      if (!failed.has(item.channel)) {
-        ok.push(item);
-        continue;
-      }
-      let queue = this.blocked.get(item.channel);
-      if (queue === undefined) this.blocked.set(item.channel, (queue = []));
-      if (!pending.has(item.channel)) {
-        queue.push(item);
-        continue;
-      }
-      let flight = this.inFlight.get(item.channel);
-      if (flight === undefined) {
-        const entry = { items: [] as Item[], state: 'pending' as 'pending' | 'ok' | 'failed' };
-        this.inFlight.set(item.channel, (flight = entry));
-        void pending.get(item.channel)!.then((done) => {
-          entry.state = done ? 'ok' : 'failed';
-          this.nextRetryAt = 0;
-          this.wake?.();
-        });
-      }
-      flight.items.push(item);
-    }
+    const wasHeld = this.held.size > 0;
+    const { ok, failed, partial } = this.held.holdBack(items, err, published);
     const delay = partial ? PARTIAL_RETRY_MS : (this.opts.retryDelayMs ?? 1000);
     this.nextRetryAt = Date.now() + delay;
     // The first failure of an outage is a warning; the retries are detail.
-    const log = wasBlocked ? this.opts.logger.debug : this.opts.logger.warn;
+    const log = wasHeld ? this.opts.logger.debug : this.opts.logger.warn;
     log(`could not ${step}; trying again`, {
       error: errorText(err),
-      channels: failed.size,
-      channelsHeldBack: this.blocked.size,
+      channels: failed,
+      channelsHeldBack: this.held.size,
       retryInMs: delay,
     });
     return ok;
   }
 
-  /**
-   * The held-back items to try again now, each channel's in order: a channel whose publish is still
-   * in flight waits for it; one whose publish ended counts those items as published (or, failed,
-   * puts them first in its queue).
-   */
+  /** What to try again now; counts the publishes in flight that ended well as published. */
   private takeHeld(): Item[] {
-    for (const [channel, flight] of this.inFlight) {
-      if (flight.state === 'pending') continue;
-      this.inFlight.delete(channel);
-      if (flight.state === 'ok') {
-        for (const item of flight.items) item.delivery.left--;
-        this.opts.metrics.framesPublished.inc(flight.items.length);
-        this.lastProgressAt = Date.now();
-      } else {
-        this.blocked.get(channel)!.unshift(...flight.items);
-      }
+    const { retry, published } = this.held.take();
+    if (published.length > 0) {
+      for (const item of published) item.delivery.left--;
+      this.opts.metrics.framesPublished.inc(published.length);
+      this.lastProgressAt = Date.now();
     }
-    const held: Item[] = [];
-    for (const [channel, queue] of this.blocked) {
-      if (this.inFlight.has(channel)) continue;
-      held.push(...queue);
-      this.blocked.delete(channel);
-    }
-    return held;
+    return retry;
   }
 
-  /**
-   * Acks what is done: with one `allUpTo` ack the done deliveries before the first that is not,
-   * and (while some channel is held back) each done delivery after it on its own.
-   */
+  /** Acks what is done (while a channel is held back, each done delivery on its own). */
   private settle(): void {
-    if (this.closed) return;
-    let upTo: Delivery | undefined;
-    while (this.deliveries.length > 0 && this.deliveries[0]!.left === 0) {
-      const d = this.deliveries.shift()!;
-      if (!d.acked) upTo = d;
-    }
-    if (upTo !== undefined) this.ack(upTo, true);
-    if (this.blocked.size === 0) return;
-    for (const d of this.deliveries) {
-      if (d.left === 0 && !d.acked) this.ack(d, false);
-    }
-  }
-
-  private ack(d: Delivery, allUpTo: boolean): void {
-    d.acked = true;
-    try {
-      this.opts.channel.ack(d.msg, allUpTo);
-    } catch (err) {
-      // The channel closed meanwhile: the broker redelivers the unacked messages.
-      this.opts.logger.debug('could not settle deliveries on a closed channel', { error: errorText(err) });
-    }
+    if (!this.closed) this.acks.settle(this.held.size > 0);
   }
 
   /** Runs the step until it succeeds; undefined if the router closed first. */
