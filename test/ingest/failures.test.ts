@@ -12,6 +12,7 @@ import {
   metricValue,
   randomName,
   startIngest,
+  type RecordingBus,
   waitConnected,
   type IngestFixture,
 } from './support.js';
@@ -26,6 +27,19 @@ async function unacked(queue: string): Promise<number | undefined> {
   ]);
   const line = stdout.split('\n').find((l) => l.split('\t')[0] === queue);
   return line === undefined ? undefined : Number(line.split('\t')[1]);
+}
+
+/** The `message` data of what was published on the channel, in order. */
+function publishedOn(bus: RecordingBus, channel: string): { routingKey: string; redelivered: boolean }[] {
+  return bus.messages
+    .filter((m) => m.channel === channel)
+    .map(
+      (m) =>
+        JSON.parse(decodeEnvelope(m.envelope)!.frame.toString().split('\n')[1]!.slice(6)) as {
+          routingKey: string;
+          redelivered: boolean;
+        },
+    );
 }
 
 describe('ingest: failures', function () {
@@ -130,16 +144,7 @@ describe('ingest: failures', function () {
     await f.bindQueue.request(failing, 5000);
     await f.bindQueue.request(healthy, 5000);
     const channelOf = names(f.config.keyPrefix).channel;
-    const keysOn = (channel: string) =>
-      f.bus.messages
-        .filter((m) => m.channel === channel)
-        .map(
-          (m) =>
-            JSON.parse(decodeEnvelope(m.envelope)!.frame.toString().split('\n')[1]!.slice(6)) as {
-              routingKey: string;
-              redelivered: boolean;
-            },
-        );
+    const keysOn = (channel: string) => publishedOn(f.bus, channel);
 
     f.bus.failingChannels.add(channelOf(failing));
     for (let i = 0; i < 5; i++) {
@@ -181,17 +186,7 @@ describe('ingest: failures', function () {
     await f.bindQueue.request(stalled, 5000);
     await f.bindQueue.request(healthy, 5000);
     const channelOf = names(f.config.keyPrefix).channel;
-    const keysOn = (channel: string) =>
-      f.bus.messages
-        .filter((m) => m.channel === channel)
-        .map(
-          (m) =>
-            (
-              JSON.parse(decodeEnvelope(m.envelope)!.frame.toString().split('\n')[1]!.slice(6)) as {
-                routingKey: string;
-              }
-            ).routingKey,
-        );
+    const keysOn = (channel: string) => publishedOn(f.bus, channel).map((d) => d.routingKey);
 
     f.bus.stalledChannels.add(channelOf(stalled));
     for (let i = 0; i < 3; i++) {

@@ -211,22 +211,20 @@ export class SseConnection {
    * v2: messages of one of its channels may have been lost (the edge's bus subscription was lost
    * and the history cannot prove what it missed): tells the client with a `gap` event from its
    * cursor up to `to`, which is where it resumes from if the stream ends now. v1 has no such event.
-   * Returns the bytes written.
    */
-  busGap(channel: string, to: Cursor): number {
-    if (!this.resumable || this.state !== 'live') return 0;
+  busGap(channel: string, to: Cursor): void {
+    if (!this.resumable || this.state !== 'live') return;
     const i = this.channels.indexOf(channel);
     // `from`: the last message this channel sent it. Its cursor is not raised: messages of the
     // channel before `to` that did arrive are still delivered after the gap.
     const from = i < 0 ? undefined : this.channelCursors![i]!;
-    if (from === undefined || to <= from) return 0;
+    if (from === undefined || to <= from) return;
     this.cursorNow = laterOf(this.cursorNow, to);
     if (!this.writer.write(new OutFrame(Buffer.from(gapFrame(from, to))))) {
       this.close('slow', this.host.slowError);
-      return 0;
+      return;
     }
     this.host.gapSent?.(this);
-    return 1;
   }
 
   /** v2: whether the message is after what its channel sent or replayed, and not sent by another; notes it. */

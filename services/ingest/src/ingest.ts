@@ -28,8 +28,11 @@ export interface IngestDeps {
   readonly history: History;
   readonly logger: Logger;
   readonly registry: Registry;
-  /** Whether every Redis driver is connected (the drivers' `isConnected`): when to consume again after a handoff. */
-  readonly isRedisConnected?: () => boolean;
+  /**
+   * Whether every driver is connected (the drivers' `isConnected`): when to consume again after a
+   * handoff. Default: the bus and the history.
+   */
+  readonly isConnected?: () => boolean;
   /** Binding changes from and to other ingest replicas (the drivers' `bindingChanges`). */
   readonly bindingChanges?: BindingChangeFeed;
   /** Reconnect timing (default: 0.5 s doubling to AMQP_RECONNECT_MAX_DELAY_SECONDS, probes every 250 ms). */
@@ -80,10 +83,10 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
 
   // `connection` is declared below; these closures only run after it exists.
-  const isConnected = () => connection.isConnected();
+  const amqpConnected = () => connection.isConnected();
   const metrics = createIngestMetrics(registry, {
     bindings: () => routingTable.size,
-    amqpConnected: isConnected,
+    amqpConnected,
   });
 
   const fields = (b: Binding) => ({ exchange: b.exchange, routingKeyPattern: b.routingKeyPattern });
@@ -135,7 +138,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     history,
     onConsumerLost: (model, reason) => connection.reconnect(reason, model),
     handoffMs: config.handoffMs,
-    canPublish: deps.isRedisConnected ?? (() => bus.isConnected() && history.isConnected()),
+    canPublish: deps.isConnected ?? (() => bus.isConnected() && history.isConnected()),
   });
 
   const connection = new ReconnectingAmqpConnection({
@@ -163,7 +166,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       await tableSync.stop();
     },
     readiness: () => [
-      { name: 'amqp', ok: isConnected },
+      { name: 'amqp', ok: amqpConnected },
       { name: 'consuming', ok: () => !consumer.handedOff },
     ],
   };

@@ -33,7 +33,6 @@ async function main(): Promise<void> {
   const ingest = createIngest({
     config,
     ...drivers,
-    isRedisConnected: drivers.isConnected,
     logger,
     registry,
   });

@@ -349,18 +349,22 @@ export class Router {
   }
 }
 
-/** The items as messages to retain: one per message, under every channel it has here. */
+/**
+ * The items as messages to retain: one per run of items of the same message, under the channels
+ * of that run. A batch's items of one message are consecutive; a retry's are grouped by channel,
+ * so one message may come as several runs, each recorded under its own channels (recording is
+ * per channel and idempotent).
+ */
 function recordedOf(items: readonly Item[]): RecordedMessage[] {
-  const byCursor = new Map<string, { item: Item; channels: string[] }>();
+  const out: { cursor: string; receivedAt: number; frame: Buffer; channels: string[] }[] = [];
+  let last: (typeof out)[number] | undefined;
   for (const item of items) {
-    const entry = byCursor.get(item.cursor);
-    if (entry) entry.channels.push(item.channel);
-    else byCursor.set(item.cursor, { item, channels: [item.channel] });
+    if (last !== undefined && last.cursor === item.cursor) {
+      last.channels.push(item.channel);
+      continue;
+    }
+    last = { cursor: item.cursor, receivedAt: item.receivedAt, frame: item.frame, channels: [item.channel] };
+    out.push(last);
   }
-  return [...byCursor.values()].map(({ item, channels }) => ({
-    cursor: item.cursor,
-    receivedAt: item.receivedAt,
-    frame: item.frame,
-    channels,
-  }));
+  return out;
 }

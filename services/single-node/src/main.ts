@@ -34,7 +34,6 @@ async function main(): Promise<void> {
   const ingest = createIngest({
     config: ingestConfig,
     ...drivers,
-    isRedisConnected: drivers.isConnected,
     logger: logger.child({ role: 'ingest' }),
     registry,
   });
