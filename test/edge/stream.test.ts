@@ -5,6 +5,7 @@ import {
   MSG_ONLY_BINDINGS_KEY,
   READY_FRAME,
   errorFrame,
+  formatCursor,
   names,
 } from '@events-proxy/protocol';
 import { SseClient } from '../support/sse-client.js';
@@ -197,13 +198,15 @@ describe('edge: stream events', () => {
     const one = sse(t.url([all]));
     await both.waitReady();
     await one.waitReady();
-    await t.publish([a, all], 'dup-1', { n: 1 });
-    await t.publish([all], 'only-all', { n: 2 });
-    await t.publish([a, all], 'dup-2', { n: 3 });
+    // Envelope ids are cursors, in publish order (the ingest takes them from the history).
+    const at = Date.now();
+    await t.publish([a, all], formatCursor(at, 1), { n: 1 });
+    await t.publish([all], formatCursor(at, 2), { n: 2 });
+    await t.publish([a, all], formatCursor(at, 3), { n: 3 });
     await both.waitFor((c) => c.messages().length >= 3, 'three messages');
     await one.waitFor((c) => c.messages().length >= 3, 'three messages');
     // A sentinel after the rest: anything duplicated would have arrived before it.
-    await t.publish([all], 'sentinel', { n: 4 });
+    await t.publish([all], formatCursor(at, 4), { n: 4 });
     await both.waitFor((c) => c.messages().length >= 4, 'the sentinel');
     await one.waitFor((c) => c.messages().length >= 4, 'the sentinel');
     const payloads = (c: SseClient) => c.messages<{ payload: { n: number } }>().map((m) => m.payload.n);
@@ -211,6 +214,34 @@ describe('edge: stream events', () => {
     expect(payloads(one)).to.deep.equal([1, 2, 3, 4]);
     expect(await t.metric('events_edge_messages_sent_total')).to.be.at.least(8);
   });
+
+  // After a lost link the copies of a message on two channels can come far apart: an ingest
+  // publishes its held-back channels one after the other, a channel catches up from the history.
+  for (const [version, prefix] of [
+    ['v1', undefined],
+    ['v2', '/api/events/v2/connect/'],
+  ] as const) {
+    it(`${version}: delivers a message once when its copies on two channels come hundreds of messages apart`, async () => {
+      const a = fresh('a.#');
+      const all = { exchange: a.exchange, routingKeyPattern: '#' };
+      const both = sse(t.url([a, all], prefix));
+      await both.waitReady();
+      const at = Date.now();
+      const ids = Array.from({ length: 300 }, (_, k) => formatCursor(at, k));
+      // Every third message matches only `#` (routing key b.c), the rest both bindings.
+      const keyOf = (k: number) => (k % 3 === 2 ? 'b.c' : 'a.b');
+      for (let k = 0; k < ids.length; k++) {
+        if (keyOf(k) === 'a.b') await t.publish([a], ids[k]!, { n: k }, 'a.b');
+      }
+      for (let k = 0; k < ids.length; k++) await t.publish([all], ids[k]!, { n: k }, keyOf(k));
+      await t.publish([all], formatCursor(at, 300), { n: 300 }, 'b.c');
+      await both.waitFor((c) => c.messages().length >= 301, 'every message');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const got = both.messages<{ payload: { n: number } }>().map((m) => m.payload.n);
+      expect(got.length, 'messages received').to.equal(301);
+      expect(new Set(got).size, 'distinct messages').to.equal(301);
+    });
+  }
 
   it('delivers messages only to the connections whose channels they came on', async () => {
     const x = fresh();

@@ -14,7 +14,7 @@ export {
   type BindingLimits,
   type BindingsQueryResult,
 } from './bindings.js';
-export { TopicMatcher } from './topic-matcher.js';
+export { TopicMatcher, topicMatches } from './topic-matcher.js';
 export {
   READY_FRAME,
   errorFrame,

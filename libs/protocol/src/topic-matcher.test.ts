@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { TopicMatcher } from './topic-matcher.js';
+import { TopicMatcher, topicMatches } from './topic-matcher.js';
 
 function matches(pattern: string, key: string): boolean {
   const m = new TopicMatcher();
@@ -42,6 +42,7 @@ describe('protocol: topic matcher', () => {
   for (const [pattern, key, expected] of cases) {
     it(`${JSON.stringify(pattern)} ${expected ? 'matches' : 'does not match'} ${JSON.stringify(key)}`, () => {
       expect(matches(pattern, key)).to.equal(expected);
+      expect(topicMatches(pattern, key), 'topicMatches (one pattern)').to.equal(expected);
     });
   }
 

@@ -127,3 +127,25 @@ function collect(root: TrieNode, words: readonly string[], found: Set<string>): 
   };
   visit(root, 0);
 }
+
+/**
+ * Whether one topic pattern matches one key (RabbitMQ's rules, as TopicMatcher applies them to
+ * many patterns at once). Dynamic programming over the words: linear in pattern × key words
+ * however many `#` the pattern holds.
+ */
+export function topicMatches(pattern: string, key: string): boolean {
+  const p = splitWords(pattern);
+  const k = splitWords(key);
+  // reach[j]: the first i pattern words can match the first j key words.
+  let reach = new Array<boolean>(k.length + 1).fill(false);
+  reach[0] = true;
+  for (const word of p) {
+    const next = new Array<boolean>(k.length + 1).fill(false);
+    for (let j = 0; j <= k.length; j++) {
+      if (word === '#') next[j] = reach[j]! || (j > 0 && next[j - 1]!);
+      else next[j] = j > 0 && reach[j - 1]! && (word === '*' || word === k[j - 1]);
+    }
+    reach = next;
+  }
+  return reach[k.length]!;
+}

@@ -65,9 +65,14 @@ export interface StreamStart {
  * start (it subscribed before reading the history), then sends, per channel, only what is after
  * the newest cursor that channel's history held when read, or that the channel delivered since: a
  * channel's messages arrive in cursor order, but two channels' may interleave (on a Redis Cluster
- * they come from different shards), so one cursor for the whole connection would drop some. Both
- * dedupe a message that matched several bindings by its id (its cursor); v2 counts replayed ones
- * as sent too.
+ * they come from different shards), so one cursor for the whole connection would drop some.
+ *
+ * A message that matched several bindings arrives once per channel. Usually its copies come
+ * together and the last few ids sent catch the repeat; after a lost link they can come far apart
+ * (one channel caught up from the history, an ingest's held-back channels published one after the
+ * other). So a connection with several bindings also keeps each channel's newest cursor: a message
+ * that another of its bindings matches, at or before that binding's cursor, went out through it
+ * already (that channel's messages arrive in cursor order). v2 counts replayed ones as sent too.
  */
 export class SseConnection {
   private state: State = 'binding';
@@ -83,7 +88,10 @@ export class SseConnection {
   private recentNext = 0;
   /** v2: the cursor of the last message sent, or where the stream started ('' until known). */
   private cursorNow: Cursor = '';
-  /** v2: per channel (same order as `channels`), the newest cursor sent or replayed through. */
+  /**
+   * Per channel (same order as `channels`), the newest cursor sent or (v2) replayed through: every
+   * v2 stream, and a v1 stream with several bindings.
+   */
   private channelCursors: Cursor[] | undefined;
   /** v2: live messages that arrived before the stream started (with their channel), and their bytes. */
   private held: { readonly msg: MessageFrames; readonly channel: string }[] | undefined;
@@ -107,6 +115,7 @@ export class SseConnection {
     // A message reaches a connection once per matching channel: only several bindings can repeat it.
     this.recent = bindings.length > 1 ? new Array<string>(RECENT_IDS).fill('') : undefined;
     if (resumable) this.held = [];
+    else if (bindings.length > 1) this.channelCursors = new Array<Cursor>(bindings.length).fill('');
   }
 
   get isLive(): boolean {
@@ -187,7 +196,13 @@ export class SseConnection {
   deliver(msg: MessageFrames, channel: string, now: number): number {
     if (this.resumable) return this.deliverResumable(msg, channel, now);
     if (this.state !== 'live') return 0; // messages before `ready` were published before it
-    if (!this.remember(msg.cursor)) return 0;
+    const cursors = this.channelCursors;
+    if (cursors !== undefined) {
+      const i = this.channels.indexOf(channel);
+      if (i < 0) return 0;
+      if (msg.cursor > cursors[i]!) cursors[i] = msg.cursor;
+      if (this.sentThroughAnother(msg, i)) return 0;
+    }
     return this.write(msg.v1, now);
   }
 
@@ -233,7 +248,21 @@ export class SseConnection {
     const i = this.channels.length === 1 ? 0 : this.channels.indexOf(channel);
     if (i < 0 || msg.cursor <= cursors[i]!) return false;
     cursors[i] = msg.cursor;
-    return this.remember(msg.cursor);
+    return !this.sentThroughAnother(msg, i);
+  }
+
+  /**
+   * Several bindings: whether the message, arriving through channel `i`, went out through another
+   * of them already (see the class comment); notes it as sent.
+   */
+  private sentThroughAnother(msg: MessageFrames, i: number): boolean {
+    if (this.recent === undefined) return false;
+    if (!this.remember(msg.cursor)) return true;
+    const cursors = this.channelCursors!;
+    for (let j = 0; j < cursors.length; j++) {
+      if (j !== i && msg.cursor <= cursors[j]! && msg.matches(this.bindings[j]!)) return true;
+    }
+    return false;
   }
 
   /** Whether the id is new to this connection (always, with one binding); remembers it. */
