@@ -183,6 +183,34 @@ describe('edge: config', () => {
     }
   });
 
+  it('reads the elastic tier settings (§3e), with their defaults and clear errors', () => {
+    expect(loadEdgeConfig(REDIS).rebalance).to.deep.equal({
+      tolerance: 0.1,
+      ratePerSecond: 50,
+      maxStreamMs: 0,
+    });
+    expect(
+      loadEdgeConfig({
+        ...REDIS,
+        REBALANCE_TOLERANCE: '0',
+        REBALANCE_RATE_PER_SECOND: '5',
+        MAX_STREAM_SECONDS: '3600',
+      }).rebalance,
+    ).to.deep.equal({ tolerance: 0, ratePerSecond: 5, maxStreamMs: 3_600_000 });
+    expect(() => loadEdgeConfig({ ...REDIS, REBALANCE_TOLERANCE: '10%' })).to.throw(
+      ConfigError,
+      /REBALANCE_TOLERANCE="10%": expected a number from 0 to 10/,
+    );
+    expect(() => loadEdgeConfig({ ...REDIS, REBALANCE_RATE_PER_SECOND: '0' })).to.throw(
+      ConfigError,
+      /REBALANCE_RATE_PER_SECOND="0": expected a whole number from 1/,
+    );
+    expect(() => loadEdgeConfig({ ...REDIS, MAX_STREAM_SECONDS: '-1' })).to.throw(
+      ConfigError,
+      /MAX_STREAM_SECONDS="-1"/,
+    );
+  });
+
   it('lists exactly the variables it reads', () => {
     expect([...ENV_NAMES].sort()).to.deep.equal(
       [
@@ -229,6 +257,9 @@ describe('edge: config', () => {
         'CONNECT_RATE_PER_IP',
         'CONNECT_BURST_PER_IP',
         'CLIENT_LEASE_SECONDS',
+        'REBALANCE_TOLERANCE',
+        'REBALANCE_RATE_PER_SECOND',
+        'MAX_STREAM_SECONDS',
       ].sort(),
     );
   });

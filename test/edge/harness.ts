@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import {
   MemoryBindQueue,
   MemoryClientLimits,
+  MemoryEdgeLoads,
   MemoryHistory,
   type ClientLimits,
   type History,
@@ -213,6 +214,7 @@ export async function startEdge(
     bindQueue,
     history,
     clientLimits: opts.clientLimits ?? new MemoryClientLimits(),
+    edgeLoads: new MemoryEdgeLoads(),
     isConnected: () => bus.isConnected() && store.isConnected(),
     logger: opts.logLines
       ? createLogger('debug', {}, (line) => opts.logLines!.push(line))

@@ -5,6 +5,7 @@ import type { BusDriverName, CommonConfig } from '@events-proxy/runtime';
 import type { BindQueue } from './bind-queue.js';
 import type { BindingChangeFeed } from './binding-change-feed.js';
 import type { Bus } from './bus.js';
+import type { EdgeLoads } from './edge-loads.js';
 import { DEFAULT_CLIENT_LEASE_MS, type ClientLimits } from './client-limits.js';
 import { DEFAULT_HISTORY_RETENTION, type History, type HistoryRetention } from './history.js';
 import type { LeaseStore } from './lease-store.js';
@@ -13,12 +14,14 @@ import { MemoryBindQueue } from './memory/bind-queue.js';
 import { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 import { MemoryBus } from './memory/bus.js';
 import { MemoryClientLimits } from './memory/client-limits.js';
+import { MemoryEdgeLoads } from './memory/edge-loads.js';
 import { MemoryHistory } from './memory/history.js';
 import { MemoryLeaseStore } from './memory/lease-store.js';
 import { registerLinkDropCounter, registerRedisGauge } from './metrics.js';
 import { RedisBindingChangeFeed } from './redis/binding-change-feed.js';
 import { RedisBus } from './redis/bus.js';
 import { RedisClientLimits } from './redis/client-limits.js';
+import { RedisEdgeLoads } from './redis/edge-loads.js';
 import {
   connectTarget,
   type DriverLogger,
@@ -44,6 +47,11 @@ export interface Drivers {
   readonly history: History;
   /** Streams per client and connect rates, counted for the whole installation (edges). */
   readonly clientLimits: ClientLimits;
+  /**
+   * Each edge's stream counts, for rebalancing the edge tier (DESIGN.md §3e; connects on first use).
+   * Not part of readiness: while it cannot be reached, edges only stop rebalancing.
+   */
+  readonly edgeLoads: EdgeLoads;
   /** Redis-backed (false: the in-process drivers of single-node mode). */
   readonly usesRedis: boolean;
   /** Silent Redis links dropped so far, by connection kind (Redis drivers only). */
@@ -162,8 +170,12 @@ export function createRedisDrivers(opts: RedisDriversOptions): Drivers {
     leaseMs: opts.clientLeaseMs ?? DEFAULT_CLIENT_LEASE_MS,
     logger,
   });
+  const edgeLoads = new RedisEdgeLoads({
+    connect: () => connect('edge-loads', 2),
+    keyPrefix: opts.keyPrefix,
+  });
   return {
-    ...withLifecycle({ bus, store, bindQueue, bindingChanges, history, clientLimits }, true),
+    ...withLifecycle({ bus, store, bindQueue, bindingChanges, history, clientLimits, edgeLoads }, true),
     linkDrops,
   };
 }
@@ -179,6 +191,7 @@ export function createMemoryDrivers(opts: MemoryDriversOptions = {}): Drivers {
       bindingChanges: new MemoryBindingChangeFeed(),
       history: new MemoryHistory(retention),
       clientLimits: new MemoryClientLimits(),
+      edgeLoads: new MemoryEdgeLoads(),
     },
     false,
   );
@@ -247,7 +260,7 @@ function standalone(client: RedisClient): Redis {
 type Parts = Omit<Drivers, 'usesRedis' | 'isConnected' | 'close'>;
 
 function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
-  const { bus, store, bindQueue, bindingChanges, history, clientLimits } = parts;
+  const { bus, store, bindQueue, bindingChanges, history, clientLimits, edgeLoads } = parts;
   return {
     ...parts,
     usesRedis,
@@ -267,6 +280,7 @@ function withLifecycle(parts: Parts, usesRedis: boolean): Drivers {
         bindingChanges.close(),
         history.close(),
         clientLimits.close(),
+        edgeLoads.close(),
       ]);
     },
   };

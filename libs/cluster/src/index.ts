@@ -31,6 +31,8 @@ export { MemoryBindQueue } from './memory/bind-queue.js';
 export { MemoryBindingChangeFeed } from './memory/binding-change-feed.js';
 export { MemoryHistory } from './memory/history.js';
 export { MemoryClientLimits, type MemoryClientLimitsOptions } from './memory/client-limits.js';
+export { MemoryEdgeLoads } from './memory/edge-loads.js';
+export type { EdgeLoad, EdgeLoads } from './edge-loads.js';
 export { registerLinkDropCounter, registerRedisGauge } from './metrics.js';
 export {
   DEFAULT_REDIS_HEALTH_TIMEOUT_MS,
@@ -43,6 +45,7 @@ export { ShardedRedisBus, type ShardedRedisBusConnections } from './redis/sharde
 export { RedisLeaseStore, type RedisLeaseStoreOptions } from './redis/lease-store.js';
 export { RedisHistory, type RedisHistoryOptions } from './redis/history.js';
 export { RedisClientLimits, type RedisClientLimitsOptions } from './redis/client-limits.js';
+export { RedisEdgeLoads, type RedisEdgeLoadsOptions } from './redis/edge-loads.js';
 export {
   RedisBindingChangeFeed,
   type RedisBindingChangeFeedConnections,

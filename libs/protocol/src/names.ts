@@ -54,6 +54,13 @@ export interface Names {
   clientStreams(clientKey: string): string;
   /** The client key's connect rate (GCRA): its theoretical arrival time, in ms. Tagged as clientStreams. */
   connectRate(clientKey: string): string;
+  /**
+   * Set: the ids of the edges that reported their stream counts (§3e). Its members' keys share its
+   * hash tag (on a standalone Redis too: one naming), so one MGET reads them all on a Cluster.
+   */
+  readonly edgeLoads: string;
+  /** One edge's stream counts, with a short TTL that its reports renew. Tagged as edgeLoads. */
+  edgeLoad(edgeId: string): string;
 }
 
 export interface HistoryKeys {
@@ -79,5 +86,7 @@ export function names(prefix: string = DEFAULT_KEY_PREFIX, opts: NamesOptions = 
     },
     clientStreams: (clientKey) => `${prefix}clients:{cl:${clientKey}}:streams`,
     connectRate: (clientKey) => `${prefix}clients:{cl:${clientKey}}:connects`,
+    edgeLoads: `${prefix}tier:{edges}`,
+    edgeLoad: (edgeId) => `${prefix}tier:{edges}:${edgeId}`,
   };
 }

@@ -46,6 +46,18 @@ export class EnvReader {
     return n;
   }
 
+  /** A number, fractions allowed (e.g. a ratio). */
+  number(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      this.problems.push(`${name}=${JSON.stringify(v)}: expected a number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  }
+
   /** A number of seconds (fractions allowed), returned in milliseconds. */
   seconds(name: string, fallbackSeconds: number, min = 0, max = 86_400 * 365): number {
     const v = this.raw(name);

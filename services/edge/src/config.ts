@@ -42,6 +42,20 @@ export interface EdgeConfig extends CommonConfig {
   readonly auth: AuthConfig;
   /** Per-client limits that hold across every edge of the installation. */
   readonly clientLimits: ClientLimitsConfig;
+  /** How the edge tier keeps its streams spread over its edges (DESIGN.md §3e). */
+  readonly rebalance: RebalanceConfig;
+}
+
+export interface RebalanceConfig {
+  /**
+   * REBALANCE_TOLERANCE: an edge holding more streams than the ready edges' mean by more than this
+   * fraction of it sheds v2 streams back to the mean; 0 turns shedding off.
+   */
+  readonly tolerance: number;
+  /** REBALANCE_RATE_PER_SECOND: most streams an edge sheds a second. */
+  readonly ratePerSecond: number;
+  /** MAX_STREAM_SECONDS in ms: a v2 stream ends after 0.8 to 1.0 times this; 0: never. */
+  readonly maxStreamMs: number;
 }
 
 export const AUTH_MODES = ['none', 'jwt'] as const;
@@ -176,6 +190,11 @@ function readEdgeConfig(env: EnvReader, common: CommonConfig): EdgeConfig {
     inspectorEnabled: env.bool('INSPECTOR_ENABLED', true),
     auth: readAuthConfig(env),
     clientLimits: readClientLimitsConfig(env),
+    rebalance: {
+      tolerance: env.number('REBALANCE_TOLERANCE', 0.1, 0, 10),
+      ratePerSecond: env.int('REBALANCE_RATE_PER_SECOND', 50, 1, 100_000),
+      maxStreamMs: env.seconds('MAX_STREAM_SECONDS', 0, 0, 86_400 * 30),
+    },
   };
 }
 

@@ -24,14 +24,23 @@ export interface ConnectionRegistryDeps {
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly maxBufferedBytes: number;
+  /** MAX_STREAM_SECONDS in ms: a v2 stream ends after 0.8 to 1.0 times this; 0: never. */
+  readonly maxStreamMs?: number;
 }
+
+const ROUTINE_ENDS: ReadonlySet<EndReason> = new Set(['client', 'rebalance', 'max_lifetime']);
+
+/** A v2 stream's lifetime is MAX_STREAM_SECONDS times a random factor from this to 1. */
+const LIFETIME_JITTER_FROM = 0.8;
 
 /**
  * The open streams of this edge and their lifecycle: what a connection takes when it opens
  * (binding holds, channel memberships) is given back exactly once when it ends, whoever ends it.
  */
 export class ConnectionRegistry implements SseConnectionHost {
+  /** Open streams, oldest first (a Set keeps insertion order). */
   private readonly open = new Set<SseConnection>();
+  private v2Open = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private readonly batcher = new TickBatcher();
@@ -45,6 +54,28 @@ export class ConnectionRegistry implements SseConnectionHost {
 
   get size(): number {
     return this.open.size;
+  }
+
+  /** Open streams by protocol version. */
+  counts(): { v1: number; v2: number } {
+    return { v1: this.open.size - this.v2Open, v2: this.v2Open };
+  }
+
+  /**
+   * Ends up to `n` live v2 streams at least `minAgeMs` old, youngest first (long-settled streams
+   * stay where they are), for their clients to resume through another edge. Returns how many.
+   */
+  shed(n: number, minAgeMs: number, reason: 'rebalance'): number {
+    const list = this.list();
+    const bornBefore = performance.now() - minAgeMs;
+    let ended = 0;
+    for (let i = list.length - 1; i >= 0 && ended < n; i--) {
+      const conn = list[i]!;
+      if (!conn.resumable || !conn.isLive || conn.openedAt > bornBefore) continue;
+      conn.endForResume(reason);
+      ended++;
+    }
+    return ended;
   }
 
   /** A copy of the open connections (closing them while iterating is then safe). */
@@ -78,6 +109,7 @@ export class ConnectionRegistry implements SseConnectionHost {
       maxBufferedBytes,
     );
     this.open.add(conn);
+    if (resumable) this.v2Open++;
     for (const b of bindings) this.deps.controlPlane.hold(b);
     res.on('close', () => conn.clientGone());
     logger.debug('connection opened', { conn: id, bindings: bindings.length });
@@ -98,7 +130,11 @@ export class ConnectionRegistry implements SseConnectionHost {
     const sent = conn.start(start, Date.now(), this.deps.timerWheel.pingInterval);
     if (sent === undefined) return undefined;
     const seconds = (performance.now() - conn.openedAt) / 1000;
-    const { metrics, timerWheel, logger } = this.deps;
+    const { metrics, timerWheel, logger, maxStreamMs = 0 } = this.deps;
+    if (conn.resumable && maxStreamMs > 0) {
+      conn.endsAt =
+        Date.now() + maxStreamMs * (LIFETIME_JITTER_FROM + (1 - LIFETIME_JITTER_FROM) * Math.random());
+    }
     timerWheel.add(conn);
     metrics.connectionsTotal.inc();
     metrics.readySeconds.observe(seconds);
@@ -116,7 +152,7 @@ export class ConnectionRegistry implements SseConnectionHost {
 
   ended(conn: SseConnection, reason: EndReason, error: ErrorEvent | undefined): void {
     const { hub, controlPlane, timerWheel, metrics, logger } = this.deps;
-    this.open.delete(conn);
+    if (this.open.delete(conn) && conn.resumable) this.v2Open--;
     timerWheel.remove(conn);
     for (const ch of conn.channels) hub.leave(ch, conn);
     for (const b of conn.bindings) controlPlane.release(b);
@@ -128,8 +164,9 @@ export class ConnectionRegistry implements SseConnectionHost {
       if (reason === 'idle') metrics.idleClosures.inc();
       if (reason !== 'slow' && error) metrics.bytesSent.inc(error.frame.length);
     }
-    // A client leaving is routine (debug); a close the server decided is worth a line at info.
-    logger[reason === 'client' ? 'debug' : 'info']('connection closed', {
+    // A client leaving is routine (debug), and so is a stream moved or rotated (the rebalancer logs
+    // each episode); any other close the server decided is worth a line at info.
+    logger[ROUTINE_ENDS.has(reason) ? 'debug' : 'info']('connection closed', {
       conn: conn.id,
       reason,
       durationMs: Math.round(performance.now() - conn.openedAt),

@@ -7,6 +7,7 @@ import {
   type BindQueue,
   type Bus,
   type ClientLimits,
+  type EdgeLoads,
   type History,
   type LeaseStore,
 } from '@events-proxy/cluster';
@@ -22,6 +23,7 @@ import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
 import { loadInspectorFiles } from './inspector.js';
 import { createEdgeMetrics } from './metrics.js';
+import { Rebalancer } from './rebalancer.js';
 import { TimerWheel } from './timer-wheel.js';
 
 export interface EdgeDeps {
@@ -33,6 +35,8 @@ export interface EdgeDeps {
   readonly history: History;
   /** Per-client stream counts and connect rates, shared by every edge (the drivers' `clientLimits`). */
   readonly clientLimits: ClientLimits;
+  /** Every edge's stream counts, for rebalancing the tier (the drivers' `edgeLoads`). */
+  readonly edgeLoads: EdgeLoads;
   /** Whether every driver is connected (the drivers' `isConnected`): the `redis` readiness check. */
   readonly isConnected: () => boolean;
   readonly logger: Logger;
@@ -133,6 +137,16 @@ export function createEdge(deps: EdgeDeps): Edge {
     metrics,
     logger,
     maxBufferedBytes: config.maxBufferedBytes,
+    maxStreamMs: config.rebalance.maxStreamMs,
+  });
+  const rebalancer = new Rebalancer({
+    loads: deps.edgeLoads,
+    config: config.rebalance,
+    counts: () => connections.counts(),
+    isReady: () => !draining && deps.isConnected(),
+    shed: (n, minAgeMs) => connections.shed(n, minAgeMs, 'rebalance'),
+    metrics,
+    logger,
   });
   const admission = new Admission({ config, limits: deps.clientLimits, metrics, logger });
   const listener = createRequestListener({
@@ -171,6 +185,7 @@ export function createEdge(deps: EdgeDeps): Edge {
 
   controlPlane.start();
   timerWheel.start();
+  rebalancer.start();
   const busLoss = new BusLossWatch({
     isConnected: () => bus.isConnected(),
     graceMs: config.busLossGraceMs,
@@ -188,6 +203,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   };
 
   const stopTimers = (): void => {
+    void rebalancer.stop();
     busLoss.stop();
     timerWheel.stop();
     controlPlane.stop();

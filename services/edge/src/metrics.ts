@@ -20,9 +20,20 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 /**
  * Why the server ended a stream (with an `error` event first, except a v2 stream ended by a drain).
  * `limit`: refused inside the stream (bad bindings, a malformed cursor, a refused token); `error`: a binding could not be put
- * in place, or the bus or the history failed; `expired`: the connection's token reached its `exp`.
+ * in place, or the bus or the history failed; `expired`: the connection's token reached its `exp`;
+ * `rebalance`: a v2 stream moved off an edge above the tier's mean; `max_lifetime`: MAX_STREAM_SECONDS.
  */
-export const CLOSE_REASONS = ['idle', 'slow', 'error', 'shutdown', 'limit', 'expired', 'bus_lost'] as const;
+export const CLOSE_REASONS = [
+  'idle',
+  'slow',
+  'error',
+  'shutdown',
+  'limit',
+  'expired',
+  'bus_lost',
+  'rebalance',
+  'max_lifetime',
+] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 export interface EdgeMetrics {
@@ -52,6 +63,10 @@ export interface EdgeMetrics {
   readonly authRefusals: Counter<'reason'>;
   /** Calls to the per-client limits' store that failed (the connect was let through). */
   readonly clientLimitErrors: Counter;
+  /** Ready edges this edge saw in the tier at its last look, itself included (0: not looked yet). */
+  readonly tierEdges: Gauge;
+  /** The mean streams per ready edge this edge saw at its last look. */
+  readonly tierMeanStreams: Gauge;
 }
 
 export const RESUME_RESULTS = ['lossless', 'gap'] as const;
@@ -94,7 +109,7 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   const closes = new Counter({
     name: 'events_edge_closes_total',
-    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (refused inside the stream: bindings, cursor, token), expired (the token reached its exp), bus_lost (the edge lost Redis for BUS_LOSS_GRACE_SECONDS: its clients move to another edge); with an error event, except v2 streams ended by a drain or a bus loss.',
+    help: 'Streams ended by the server, by reason: idle, slow, error, shutdown, limit (refused inside the stream: bindings, cursor, token), expired (the token reached its exp), bus_lost (the edge lost Redis for BUS_LOSS_GRACE_SECONDS: its clients move to another edge), rebalance (a v2 stream moved off an edge above the tier mean by more than REBALANCE_TOLERANCE), max_lifetime (a v2 stream reached MAX_STREAM_SECONDS); with an error event, except v2 streams ended by a drain, a bus loss, a rebalance or their lifetime.',
     labelNames: ['reason'] as const,
     registers,
   });
@@ -129,6 +144,16 @@ export function createEdgeMetrics(registry: Registry, sources: EdgeMetricSources
   });
   for (const reason of AUTH_REFUSAL_REASONS) authRefusals.inc({ reason }, 0);
   return {
+    tierEdges: new Gauge({
+      name: 'events_edge_tier_edges',
+      help: 'Ready edges this edge saw in the tier (their stream counts in Redis) at its last look, itself included; 0 when it could not look.',
+      registers,
+    }),
+    tierMeanStreams: new Gauge({
+      name: 'events_edge_tier_mean_streams',
+      help: 'The mean open streams per ready edge that this edge saw at its last look: an edge above it by more than REBALANCE_TOLERANCE sheds v2 streams back to it.',
+      registers,
+    }),
     authRefusals,
     clientLimitErrors: new Counter({
       name: 'events_edge_client_limit_errors_total',

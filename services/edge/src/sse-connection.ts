@@ -82,6 +82,8 @@ export class SseConnection {
   nextPingAt = 0;
   /** AUTH_MODE=jwt: the token's `exp` (ms since the epoch), when the stream is ended; 0: never. */
   expiresAt = 0;
+  /** v2, MAX_STREAM_SECONDS: when the stream ends for its client to resume (ms since the epoch); 0: never. */
+  endsAt = 0;
   /** Gives back the per-client stream counts this connection holds (called once, when it ends). */
   releaseLimits: (() => void) | undefined = undefined;
   private readonly recent: string[] | undefined;

@@ -25,7 +25,8 @@ export function idleMessage(idleTimeoutSeconds: number): string {
  * One 1-second interval for every ready connection, instead of timers per connection: sends each
  * its `ping` every PING_INTERVAL_SECONDS (the v1 frame rendered once per tick, the same bytes to
  * all; v2 pings carry each connection's cursor)
- * closes those with no `message` for IDLE_TIMEOUT_SECONDS, and ends those whose token has expired.
+ * closes those with no `message` for IDLE_TIMEOUT_SECONDS, ends those whose token has expired, and
+ * those of v2 past their lifetime (MAX_STREAM_SECONDS), for their clients to resume.
  * Coarse by at most one second.
  */
 export class TimerWheel {
@@ -73,6 +74,10 @@ export class TimerWheel {
     for (const conn of this.live) {
       if (conn.expiresAt !== 0 && now >= conn.expiresAt) {
         conn.close('expired', expiredError(conn.expiresAt));
+        continue;
+      }
+      if (conn.endsAt !== 0 && now >= conn.endsAt) {
+        conn.endForResume('max_lifetime');
         continue;
       }
       if (this.idleTimeoutMs > 0 && now - conn.lastMessageAt >= this.idleTimeoutMs) {

@@ -1,0 +1,147 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { EdgeLoad, EdgeLoads } from '@events-proxy/cluster';
+import { errorText, type Logger } from '@events-proxy/runtime';
+import type { Gauge } from 'prom-client';
+import type { RebalanceConfig } from './config.js';
+import { streamsToShed, tierView } from './tier-balance.js';
+
+/** This edge reports its counts, and looks at the tier, this often. */
+export const REPORT_INTERVAL_MS = 1000;
+/** A report counts this long unless renewed: a dead edge leaves the mean within it. */
+export const REPORT_TTL_MS = 5000;
+/** A stream this young is not moved (it may have just been moved here). */
+export const MIN_STREAM_AGE_MS = 10_000;
+/** How long the clients of a shed stream count as on their way to some edge. */
+const IN_FLIGHT_MS = 3000;
+/** A second's sheds are spread over it in this many steps. */
+const SHED_STEPS = 10;
+
+export interface RebalancerDeps {
+  readonly loads: EdgeLoads;
+  readonly config: RebalanceConfig;
+  /** This edge's open streams now. */
+  counts(): { readonly v1: number; readonly v2: number };
+  /** Whether the edge takes new streams (its bus up, not draining). */
+  isReady(): boolean;
+  /** Ends up to `n` live v2 streams at least `minAgeMs` old, youngest first; returns how many it ended. */
+  shed(n: number, minAgeMs: number): number;
+  readonly metrics: { readonly tierEdges: Gauge; readonly tierMeanStreams: Gauge };
+  readonly logger: Logger;
+}
+
+/**
+ * Keeps this edge's share of the tier's streams near the mean (DESIGN.md §3e): every second it
+ * reports its counts and reads the other edges'; above the ready edges' mean by more than
+ * REBALANCE_TOLERANCE, it ends v2 streams, youngest first, at most REBALANCE_RATE_PER_SECOND,
+ * until it is back at the mean. Their clients resume through the Service, most of them on the
+ * edges below the mean. Nothing here is needed for correctness: while Redis cannot be reached the
+ * edge simply stops rebalancing.
+ */
+export class Rebalancer {
+  readonly edgeId = `${hostname()}-${randomBytes(4).toString('hex')}`;
+  private timer: NodeJS.Timeout | undefined;
+  private looking = false;
+  private shedding = false;
+  /** Streams still to end this second, and the timer spreading them. */
+  private pending = 0;
+  private stepTimer: NodeJS.Timeout | undefined;
+  /** Recent sheds: when, and how many (for the in-flight count). */
+  private readonly recent: { at: number; n: number }[] = [];
+  private failing = false;
+
+  constructor(private readonly deps: RebalancerDeps) {}
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.look(), REPORT_INTERVAL_MS);
+    this.timer.unref();
+    void this.look();
+  }
+
+  /** Stops, and takes this edge's report back so that the others stop counting it at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    clearInterval(this.stepTimer);
+    this.timer = this.stepTimer = undefined;
+    this.pending = 0;
+    await this.deps.loads.withdraw(this.edgeId).catch(() => undefined);
+  }
+
+  private own(): EdgeLoad {
+    const { v1, v2 } = this.deps.counts();
+    return { edge: this.edgeId, v1, v2, ready: this.deps.isReady() };
+  }
+
+  /** One round: report, read the tier, decide this second's sheds. */
+  private async look(): Promise<void> {
+    if (this.looking || this.timer === undefined) return;
+    this.looking = true;
+    const { loads, config, metrics, logger } = this.deps;
+    try {
+      await loads.report(this.own(), REPORT_TTL_MS);
+      const reports = await loads.read();
+      if (this.timer === undefined) return;
+      if (this.failing) logger.info('edge loads readable again; rebalancing resumes');
+      this.failing = false;
+      const self = this.own();
+      const view = tierView(self, reports, this.inFlight());
+      metrics.tierEdges.set(view.edges);
+      metrics.tierMeanStreams.set(Math.round(view.mean * 10) / 10);
+      const { shed, shedding } = streamsToShed(self, view, config.tolerance, this.shedding);
+      if (shedding !== this.shedding) {
+        const fields = {
+          streams: self.v1 + self.v2,
+          v2: self.v2,
+          mean: Math.round(view.mean),
+          edges: view.edges,
+          tolerance: config.tolerance,
+        };
+        if (shedding) logger.info('above the tier mean: moving v2 streams to other edges', fields);
+        else logger.info('back at the tier mean: rebalancing done', fields);
+      }
+      this.shedding = shedding;
+      this.pending = Math.min(shed, config.ratePerSecond);
+      if (this.pending > 0) this.startSteps();
+    } catch (err) {
+      metrics.tierEdges.set(0);
+      if (!this.failing) {
+        logger.warn('could not report or read edge loads; not rebalancing meanwhile', {
+          error: errorText(err),
+        });
+      }
+      this.failing = true;
+      this.shedding = false;
+      this.pending = 0;
+    } finally {
+      this.looking = false;
+    }
+  }
+
+  /** Spreads the second's sheds over it, so the clients do not all come back at once. */
+  private startSteps(): void {
+    const perStep = Math.max(1, Math.ceil(this.pending / SHED_STEPS));
+    const step = (): void => {
+      const n = Math.min(perStep, this.pending);
+      const ended = n > 0 && this.deps.isReady() ? this.deps.shed(n, MIN_STREAM_AGE_MS) : 0;
+      this.pending = ended < n ? 0 : this.pending - n; // none old enough left: wait for the next look
+      if (ended > 0) this.recent.push({ at: Date.now(), n: ended });
+      if (this.pending === 0) {
+        clearInterval(this.stepTimer);
+        this.stepTimer = undefined;
+      }
+    };
+    clearInterval(this.stepTimer);
+    this.stepTimer = setInterval(step, REPORT_INTERVAL_MS / SHED_STEPS);
+    this.stepTimer.unref();
+    step();
+  }
+
+  private inFlight(): number {
+    const since = Date.now() - IN_FLIGHT_MS;
+    while (this.recent.length > 0 && this.recent[0]!.at < since) this.recent.shift();
+    let n = 0;
+    for (const r of this.recent) n += r.n;
+    return n;
+  }
+}
