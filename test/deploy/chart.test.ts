@@ -66,6 +66,13 @@ const ACCESS_ENV: readonly string[] = [
   'CLIENT_LEASE_SECONDS',
 ];
 
+/** The edge's elastic-tier variables (DESIGN.md §3e), always set by the chart. */
+const ELASTIC_ENV: readonly string[] = [
+  'REBALANCE_TOLERANCE',
+  'REBALANCE_RATE_PER_SECOND',
+  'MAX_STREAM_SECONDS',
+];
+
 /** The variables the chart is expected to set for a role (before the conditional ones are applied). */
 async function chartEnvNames(role: Role): Promise<readonly string[]> {
   return envNames(role);
@@ -328,6 +335,16 @@ describe('Helm chart (deploy/helm/events-proxy)', function () {
             'AUTH_JWT_SECRET',
           );
         }
+      });
+
+      it('gives the edge alone the elastic-tier settings (REBALANCE_*, MAX_STREAM_SECONDS)', function () {
+        const cm = roleConfig(docs, 'edge');
+        expect(cm.REBALANCE_TOLERANCE).to.equal(String(get(v, 'edge.config.rebalanceTolerance')));
+        expect(cm.REBALANCE_RATE_PER_SECOND).to.equal(String(get(v, 'edge.config.rebalanceRatePerSecond')));
+        expect(cm.MAX_STREAM_SECONDS).to.equal(String(get(v, 'edge.config.maxStreamSeconds')));
+        const ingest = Object.keys(roleConfig(docs, 'ingest'));
+        for (const name of ELASTIC_ENV)
+          expect(ingest, `ingest ConfigMap has no ${name}`).to.not.include(name);
       });
 
       it('mounts the JWKS Secret as a read-only directory when configured', function () {
@@ -864,6 +881,59 @@ describe('Helm chart (deploy/helm/events-proxy)', function () {
       expect(cm(['--set-json', 'edge.config.connectRatePerIp=0.25']).CONNECT_RATE_PER_IP).to.equal('0.25');
       expect(cm(['--set', 'edge.config.trustProxy=true']).TRUST_PROXY).to.equal('true');
       expect(cm(['--set', 'edge.config.trustProxy=2']).TRUST_PROXY).to.equal('2');
+    });
+
+    it('renders the elastic-tier settings as the edge parses them: defaults 0.1, 50, 0; decimals from --set', function () {
+      const cm = (extra: string[] = []): Record<string, string> =>
+        roleConfig(render({ name: 'defaults' }, extra), 'edge');
+      const defaults = cm();
+      expect([
+        defaults.REBALANCE_TOLERANCE,
+        defaults.REBALANCE_RATE_PER_SECOND,
+        defaults.MAX_STREAM_SECONDS,
+      ]).to.deep.equal(['0.1', '50', '0']);
+      expect(cm(['--set', 'edge.config.rebalanceTolerance=0.25']).REBALANCE_TOLERANCE).to.equal('0.25');
+      expect(cm(['--set', 'edge.config.rebalanceTolerance=0']).REBALANCE_TOLERANCE).to.equal('0');
+      expect(cm(['--set-json', 'edge.config.rebalanceTolerance=2']).REBALANCE_TOLERANCE).to.equal('2');
+      expect(cm(['--set', 'edge.config.maxStreamSeconds=3300']).MAX_STREAM_SECONDS).to.equal('3300');
+      expect(
+        cm(['--set-json', 'edge.config.rebalanceRatePerSecond=100000']).REBALANCE_RATE_PER_SECOND,
+        'no exponent',
+      ).to.equal('100000');
+    });
+
+    it('rejects elastic-tier values the schema forbids', function () {
+      for (const set of [
+        'edge.config.rebalanceTolerance=-0.1',
+        'edge.config.rebalanceTolerance=10.5',
+        'edge.config.rebalanceTolerance=some',
+        'edge.config.rebalanceRatePerSecond=0',
+        'edge.config.rebalanceRatePerSecond=100001',
+        'edge.config.rebalanceRatePerSecond=1.5',
+        'edge.config.maxStreamSeconds=-1',
+        'edge.config.maxStreamSeconds=2592001',
+        'edge.rebalanceTolerance=0.2',
+      ]) {
+        expect(() => render({ name: 'defaults' }, ['--set', set]), set).to.throw(/schema|additional/i);
+      }
+    });
+
+    it('scales the edge down slowly and evicts one edge at a time by default (docs/operations.md#an-elastic-edge-tier)', function () {
+      const docs = render({ name: 'defaults' });
+      const hpa = find<IHorizontalPodAutoscaler>(docs, 'HorizontalPodAutoscaler', `${FULLNAME}-edge`);
+      const down = hpa.spec?.behavior?.scaleDown;
+      // Removing an edge moves all its streams: a long window rides out dips, one pod at a time.
+      expect(down?.stabilizationWindowSeconds).to.be.at.least(600);
+      expect(down?.policies).to.deep.equal([{ type: 'Pods', value: 1, periodSeconds: 180 }]);
+      expect(down?.selectPolicy).to.equal('Min');
+      const up = hpa.spec?.behavior?.scaleUp;
+      expect(up?.stabilizationWindowSeconds).to.equal(0);
+      const pdb = find<IPodDisruptionBudget>(docs, 'PodDisruptionBudget', `${FULLNAME}-edge`);
+      expect(pdb.spec?.maxUnavailable).to.equal(1);
+      expect(pdb.spec?.minAvailable).to.equal(undefined);
+      // A rollout adds an edge before it stops one.
+      const strategy = deployment(docs, 'edge').spec?.strategy?.rollingUpdate;
+      expect(strategy?.maxUnavailable).to.equal(0);
     });
 
     it('rejects access-control and limit values the schema forbids', function () {

@@ -1,6 +1,6 @@
 // Metric names the Grafana dashboard (deploy/grafana/events-proxy-dashboard.json) queries, and
 // the names it may use: DESIGN.md §6, the v2 resume and history metrics, the access-control
-// metrics, and prom-client's default metrics. Shared by the deploy
+// metrics, the elastic tier's gauges, and prom-client's default metrics. Shared by the deploy
 // tests and by the suite that scrapes live services for the same names.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,17 @@ export const AUTH_METRIC_NAMES: readonly string[] = [
   'events_edge_client_limit_errors_total',
 ];
 
+/**
+ * The elastic edge tier's gauges (DESIGN.md §3e, docs/metrics.md; not *contract*): the ready edges
+ * and the mean streams per ready edge that each edge reads from Redis. The dashboard's
+ * *Streams per edge* and *Ready edges seen in Redis* panels use them; the `rebalance` and
+ * `max_lifetime` closes are values of a §6 metric.
+ */
+export const ELASTIC_METRIC_NAMES: readonly string[] = [
+  'events_edge_tier_edges',
+  'events_edge_tier_mean_streams',
+];
+
 /** prom-client 15 `collectDefaultMetrics()` names (Linux). */
 export const PROM_CLIENT_DEFAULT_METRIC_NAMES: readonly string[] = [
   'process_cpu_user_seconds_total',
@@ -95,6 +106,7 @@ export const ALLOWED_DASHBOARD_METRIC_NAMES: ReadonlySet<string> = new Set([
   ...DESIGN_METRIC_NAMES,
   ...RESUME_METRIC_NAMES,
   ...AUTH_METRIC_NAMES,
+  ...ELASTIC_METRIC_NAMES,
   ...PROM_CLIENT_DEFAULT_METRIC_NAMES,
 ]);
 

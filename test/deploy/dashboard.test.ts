@@ -5,6 +5,7 @@ import {
   ALLOWED_DASHBOARD_METRIC_NAMES,
   AUTH_METRIC_NAMES,
   DESIGN_METRIC_NAMES,
+  ELASTIC_METRIC_NAMES,
   RESUME_METRIC_NAMES,
   dashboardExprs,
   dashboardMetricNames,
@@ -95,12 +96,12 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('queries only DESIGN §6 metrics, the v2 resume and history metrics, the access-control metrics, and prom-client defaults', function () {
+  it('queries only DESIGN §6 metrics, the v2 resume and history metrics, the access-control metrics, the elastic tier gauges, and prom-client defaults', function () {
     const names = dashboardMetricNames();
     const unknown = names.filter((n) => !ALLOWED_DASHBOARD_METRIC_NAMES.has(n));
     expect(
       unknown,
-      'metric names outside DESIGN §6, the resume and access-control metrics and prom-client defaults',
+      'metric names outside DESIGN §6, the resume, access-control and elastic-tier metrics and prom-client defaults',
     ).to.deep.equal([]);
     for (const v of dashboard.templating.list) {
       const q = typeof v.query === 'string' ? v.query : (v.query as { query?: string } | undefined)?.query;
@@ -110,11 +111,36 @@ describe('Grafana dashboard (deploy/grafana)', function () {
     }
   });
 
-  it('shows every DESIGN §6 metric, every v2 resume and history metric and every access-control metric somewhere', function () {
+  it('shows every DESIGN §6 metric, every v2 resume and history metric, every access-control metric and every elastic tier gauge somewhere', function () {
     const names = new Set(dashboardMetricNames());
     expect(DESIGN_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
     expect(RESUME_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
     expect(AUTH_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
+    expect(ELASTIC_METRIC_NAMES.filter((n) => !names.has(n))).to.deep.equal([]);
+  });
+
+  it('shows the elastic edge tier in the Connections row: streams per edge (most, least, mean), the streams moved and the ready edges', function () {
+    const row = dashboard.panels.findIndex((p) => p.type === 'row' && p.title === 'Connections');
+    const next = dashboard.panels.findIndex((p, i) => i > row && p.type === 'row');
+    const panels = dashboard.panels.slice(row + 1, next);
+    const exprs = (title: string): string[] => {
+      const panel = panels.find((p) => p.title === title);
+      expect(panel, `a "${title}" panel in the Connections row`).to.not.equal(undefined);
+      return (panel?.targets ?? []).map((t) => t.expr ?? '');
+    };
+    const spread = exprs('Streams per edge (most, least, mean)');
+    for (const agg of ['max', 'min', 'avg']) {
+      expect(spread, `${agg} of events_edge_connections`).to.include(
+        `${agg}(events_edge_connections{namespace=~"$namespace", job=~"$job"})`,
+      );
+    }
+    expect(spread.some((e) => /^max\(events_edge_tier_mean_streams\{/.test(e))).to.equal(true);
+    const moved = exprs('Streams moved/s (rebalance, max lifetime)');
+    expect(moved).to.deep.equal([
+      'sum by (reason) (rate(events_edge_closes_total{namespace=~"$namespace", job=~"$job", reason=~"rebalance|max_lifetime"}[$__rate_interval]))',
+    ]);
+    const edges = exprs('Ready edges seen in Redis');
+    expect(edges.filter((e) => /^(min|max)\(events_edge_tier_edges\{/.test(e))).to.have.length(2);
   });
 
   it('shows access control in its own row: token refusals, the 429 reasons, token expiry and failed limit checks', function () {

@@ -7,7 +7,9 @@
  * rule behind the edge HPA. v2 clients resume on one edge (one lossless, one gap, one malformed
  * cursor), so the Resumes (v2) row shows real values too; the third edge runs with AUTH_MODE=jwt
  * and MAX_STREAMS_PER_IP=1 and refuses a missing, a wrongly signed and an expired token, answers a
- * second stream 429 and ends a stream at its token's exp, for the Access control row.
+ * second stream 429 and ends a stream at its token's exp, for the Access control row. The second
+ * edge ends a v2 stream at MAX_STREAM_SECONDS, and the three edges see each other in Redis, for
+ * the elastic tier's panels.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -126,8 +128,8 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     [edgeA, edgeB, edgeC] = await Promise.all([
       // A: full at 4 streams, and cuts off a client with 64 KiB unsent.
       startService('edge', { ...env, MAX_CONNECTIONS: '4', MAX_BUFFERED_BYTES: String(64 * 1024) }),
-      // B: closes streams that got no message for 3 s.
-      startService('edge', { ...env, IDLE_TIMEOUT_SECONDS: '3' }),
+      // B: closes streams that got no message for 3 s, and ends v2 streams after 0.8 to 1 s.
+      startService('edge', { ...env, IDLE_TIMEOUT_SECONDS: '3', MAX_STREAM_SECONDS: '1' }),
       // C: access control: HS256 tokens, and one open stream per client address.
       startService('edge', { ...env, AUTH_MODE: 'jwt', AUTH_JWT_SECRET: secret, MAX_STREAMS_PER_IP: '1' }),
     ]);
@@ -220,7 +222,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     );
   });
 
-  it('drives connections, messages, v2 resumes (lossless, gap, malformed cursor), idle closures, a slow client, refused connections, token refusals, a 429 and a token expiry', async () => {
+  it('drives connections, messages, v2 resumes (lossless, gap, malformed cursor), idle closures, a slow client, refused connections, token refusals, a 429, a token expiry and a v2 stream at its max lifetime', async () => {
     // Edge B: a client that gets N_B messages (at once, well within its idle timeout), one that
     // never gets any, and one whose exchange does not exist. Both live streams end as idle.
     const busy = client(edgeB, exchange, 'b.#');
@@ -229,6 +231,18 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     await busy.waitFor((x) => x.messages().length === N_B, 'B messages');
     const idle = client(edgeB, exchange, 'idle.#');
     await idle.waitReady();
+    // A v2 stream on B, on the binding `idle.#` (already leased: no bind request), ends at its max
+    // lifetime (MAX_STREAM_SECONDS=1), before B's idle timeout, without an `error` event.
+    const lifetime = await RawResponse.open(
+      connectUrl(
+        edgeB.url(''),
+        { bindings: [{ exchange, routingKeyPattern: 'idle.#' }] },
+        '/api/events/v2/connect/',
+      ),
+    );
+    await lifetime.waitFor((r) => eventsOf(r, 'ready').length === 1, 'B: the v2 stream ready');
+    await lifetime.waitEnd(10_000);
+    expect(eventsOf(lifetime, 'error'), 'B: no error event at max lifetime').to.deep.equal([]);
     // Edge C meanwhile (it waits about 3 s for a token to expire): its stream binds `idle.#`, already
     // leased and never published to, so it asks the ingest for nothing and receives nothing.
     const accessControl = accessControlTraffic();
@@ -385,6 +399,12 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       [edgeC, pods.c, 'events_edge_connections_rejected_total'],
       [edgeC, pods.c, 'events_edge_closes_total'],
       [edgeC, pods.c, 'events_edge_auth_refusals_total'],
+      [edgeA, pods.a, 'events_edge_tier_edges'],
+      [edgeA, pods.a, 'events_edge_tier_mean_streams'],
+      [edgeB, pods.b, 'events_edge_tier_edges'],
+      [edgeB, pods.b, 'events_edge_tier_mean_streams'],
+      [edgeC, pods.c, 'events_edge_tier_edges'],
+      [edgeC, pods.c, 'events_edge_tier_mean_streams'],
       [ingest, pods.ingest, 'events_ingest_messages_consumed_total'],
       [ingest, pods.ingest, 'events_ingest_frames_published_total'],
       [ingest, pods.ingest, 'events_ingest_bind_requests_total'],
@@ -503,7 +523,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     // Overview
     expect(await scalar('Open connections')).to.equal(3);
     expect(await scalar('Edge pods')).to.equal(3);
-    expect(await scalar('New connections/s', 'A', true)).to.equal(10);
+    expect(await scalar('New connections/s', 'A', true)).to.equal(11);
     expect(await scalar('Messages sent/s', 'A', true)).to.equal(aMessages + N_B);
     expect(await scalar('Delivery lag p99', 'A', true)).to.be.within(0, 5);
     expect(await scalar('Active bindings|stat')).to.equal(6);
@@ -518,7 +538,7 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     });
     expect(await scalar('Average connections per edge pod (HPA signal)')).to.equal(1);
     expect(await scalar('Average connections per edge pod (HPA signal)', 'B')).to.equal(3);
-    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(10);
+    expect(await scalar('Accepted and rejected connections/s', 'A', true)).to.equal(11);
     expect(byLabel(await at('Accepted and rejected connections/s', 'B', true), 'reason')).to.deep.equal({
       max_connections: 1,
       draining: 0,
@@ -541,14 +561,29 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
       limit: 4,
       expired: 1,
       bus_lost: 0,
+      // No v2 stream lived 10 s (none can be moved), and B's lived 1 s at most.
+      rebalance: 0,
+      max_lifetime: 1,
     });
     expect(await scalar('Server-side closes/s by reason', 'B', true)).to.equal(2);
     for (const q of ['A', 'B', 'C']) expect(await scalar('Time to ready', q, true)).to.be.within(0, 30);
     expect(byLabel(await at('Connection churn by pod', 'A', true), 'pod')).to.deep.equal({
       [pods.a]: 7,
-      [pods.b]: 2,
+      [pods.b]: 3,
       [pods.c]: 1,
     });
+    // The elastic tier: 3 streams on A, none on B and C; every edge sees the three ready edges.
+    expect(await scalar('Streams per edge (most, least, mean)', 'A')).to.equal(3);
+    expect(await scalar('Streams per edge (most, least, mean)', 'B')).to.equal(0);
+    expect(await scalar('Streams per edge (most, least, mean)', 'C')).to.equal(1);
+    expect(await scalar('Streams per edge (most, least, mean)', 'D')).to.equal(1);
+    expect(byLabel(await at('Streams moved/s (rebalance, max lifetime)', 'A', true), 'reason')).to.deep.equal(
+      {
+        rebalance: 0,
+        max_lifetime: 1,
+      },
+    );
+    for (const q of ['A', 'B', 'C']) expect(await scalar('Ready edges seen in Redis', q)).to.equal(3);
 
     // Delivery
     expect(byLabel(await at('Messages sent/s by pod', 'A', true), 'pod')).to.deep.equal({

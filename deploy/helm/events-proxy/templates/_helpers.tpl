@@ -216,6 +216,9 @@ BIND_TIMEOUT_SECONDS: {{ .bindTimeoutSeconds | int64 | toString | quote }}
 MAX_BUFFERED_BYTES: {{ .maxBufferedBytes | int64 | toString | quote }}
 DRAIN_SECONDS: {{ .drainSeconds | int64 | toString | quote }}
 BUS_LOSS_GRACE_SECONDS: {{ .busLossGraceSeconds | int64 | toString | quote }}
+REBALANCE_TOLERANCE: {{ include "events-proxy.decimal" .rebalanceTolerance | quote }}
+REBALANCE_RATE_PER_SECOND: {{ .rebalanceRatePerSecond | int64 | toString | quote }}
+MAX_STREAM_SECONDS: {{ .maxStreamSeconds | int64 | toString | quote }}
 MAX_REQUEST_HEADER_BYTES: {{ .maxRequestHeaderBytes | int64 | toString | quote }}
 HEADERS_TIMEOUT_SECONDS: {{ .headersTimeoutSeconds | int64 | toString | quote }}
 LISTEN_BACKLOG: {{ .listenBacklog | int64 | toString | quote }}
