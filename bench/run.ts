@@ -1,7 +1,9 @@
 /**
  * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
- *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R]]`
- * (reconnect-storm, rolling-restart and auth-connect run the edge system only, whatever --targets says)
+ *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R] [--groups N]
+ *   [--rebalance-tolerance T] [--rebalance-rate R] [--balance-timeout S]]`
+ * (reconnect-storm, rolling-restart, auth-connect, network-drops and scale-up run the edge system
+ * only, whatever --targets says)
  *
  * Runs the named scenarios (all by default) against the real services and the reference
  * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
@@ -25,15 +27,24 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1)
-rolling-restart, auth-connect and network-drops:
+rolling-restart, auth-connect, network-drops and scale-up:
   --clients N         rolling-restart: v2 clients (default 10000; quick 200), the v1 group a tenth of it
                       unless --v1-clients; auth-connect: clients per burst (default 5000; quick 500);
-                      network-drops: v2 clients (default 1000)
+                      network-drops: v2 clients (default 1000); scale-up: v2 clients (default 10000;
+                      quick 300)
 rolling-restart only:
   --v1-clients N      v1 clients on the same edges, for the latency comparison (default 1000; 0: none)
   --drain-seconds S   the edges' DRAIN_SECONDS (default 5; quick 1)
-rolling-restart and network-drops:
-  --rate R            messages per second published throughout (default 100)`;
+rolling-restart, network-drops and scale-up:
+  --rate R            messages per second published throughout (default 100)
+scale-up only:
+  --groups N          routing keys, one binding per client, round robin (default 50: 2 msg/s a client)
+rolling-restart and scale-up:
+  --rebalance-tolerance T  the edges' REBALANCE_TOLERANCE (default: the edges' own, 0.1; 0: off)
+  --rebalance-rate R       the edges' REBALANCE_RATE_PER_SECOND (default: the edges' own, 50)
+  --balance-timeout S      how long to wait for every edge within 10 % of the mean (scale-up: from
+                           the third edge's start, default 300, quick 25; rolling-restart: after the
+                           update, default 120 with rebalancing on, 15 with it off)`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -47,6 +58,10 @@ async function main(): Promise<number> {
       'v1-clients': { type: 'string' },
       'drain-seconds': { type: 'string' },
       rate: { type: 'string' },
+      groups: { type: 'string' },
+      'rebalance-tolerance': { type: 'string' },
+      'rebalance-rate': { type: 'string' },
+      'balance-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -66,12 +81,25 @@ async function main(): Promise<number> {
   const v1Clients = optional(values['v1-clients'], true, 0);
   const drainSeconds = optional(values['drain-seconds'], false, 0);
   const rate = optional(values.rate, false, 0.1);
+  const groups = optional(values.groups, true, 1);
+  const rebalanceTolerance = optional(values['rebalance-tolerance'], false, 0);
+  const rebalanceRate = optional(values['rebalance-rate'], true, 1);
+  const balanceTimeout = optional(values['balance-timeout'], false, 1);
   if (
     unknown.length > 0 ||
     targets.some((t) => t !== 'edge' && t !== 'reference') ||
     !Number.isInteger(edges) ||
     edges < 1 ||
-    ![clients, v1Clients, drainSeconds, rate].every((o) => o.ok)
+    ![
+      clients,
+      v1Clients,
+      drainSeconds,
+      rate,
+      groups,
+      rebalanceTolerance,
+      rebalanceRate,
+      balanceTimeout,
+    ].every((o) => o.ok)
   ) {
     console.error(unknown.length > 0 ? `unknown scenario: ${unknown.join(', ')}\n${USAGE}` : USAGE);
     return 2;
@@ -89,6 +117,10 @@ async function main(): Promise<number> {
     ...(v1Clients.value !== undefined ? { v1Clients: v1Clients.value } : {}),
     ...(drainSeconds.value !== undefined ? { drainSeconds: drainSeconds.value } : {}),
     ...(rate.value !== undefined ? { rate: rate.value } : {}),
+    ...(groups.value !== undefined ? { groups: groups.value } : {}),
+    ...(rebalanceTolerance.value !== undefined ? { rebalanceTolerance: rebalanceTolerance.value } : {}),
+    ...(rebalanceRate.value !== undefined ? { rebalanceRate: rebalanceRate.value } : {}),
+    ...(balanceTimeout.value !== undefined ? { balanceTimeout: balanceTimeout.value } : {}),
     amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     log: (line) => process.stderr.write(`${line}\n`),

@@ -6,7 +6,7 @@
  * exactly what each connection got, once or more, and how the repeats were flagged.
  *
  * Every connection i (0-based, plus --index-offset) sends
- *   GET <path with "__I__" replaced by i> HTTP/1.1
+ *   GET <path with "__I__" replaced by i and "__G__" by i % --groups (default 1)> HTTP/1.1
  * to 127.0.0.1:<port> (a load balancer) from source address 127.<src-net>.<x>.<y>, and behaves as a
  * browser's EventSource does with a v2 stream: it keeps the last `id:` it was sent, and when the
  * stream ends or the connection fails it reconnects after the stream's `retry:` delay (a random
@@ -14,7 +14,8 @@
  * answer is counted and retried the same way (a browser would give up: httpBad says it happened).
  *
  * A `message` frame's data must carry `"seq":<n>` and `"t":<CLOCK_MONOTONIC ns at publish>` (the
- * harness's payload; one sequence shared by every connection). Per connection:
+ * harness's payload; one sequence shared by every connection: with --groups, each group's binding
+ * gets its own messages, numbered alike, round by round). Per connection:
  *   - the first copy of seq n sets bit n and counts once, in the class of its publish time t (see
  *     windows); its publish-to-receive latency goes into that class's histogram;
  *   - a later copy is a duplicate, counted with whether its data says `"redelivered":true`;
@@ -116,8 +117,8 @@ typedef struct {
 
 static struct {
   const char *path;
-  int port, src_net, conns, offset, max_pending, jitter_ms;
-} opt = {"/", 0, 1, 0, 0, 256, 1000};
+  int port, src_net, conns, offset, max_pending, jitter_ms, groups;
+} opt = {"/", 0, 1, 0, 0, 256, 1000, 1};
 
 static struct {
   uint64_t connected, connect_failed, http_ok, http_bad, ready, error_events, gap_events, pings;
@@ -582,8 +583,9 @@ static void on_writable(conn_t *c) {
 }
 
 static void build_request(conn_t *c, int index) {
-  char num[16];
+  char num[16], group[16];
   int nlen = snprintf(num, sizeof num, "%d", index);
+  int glen = snprintf(group, sizeof group, "%d", index % opt.groups);
   size_t plen = strlen(opt.path);
   ensure_cap(c, (uint32_t)(plen * 2 + 320));
   char *o = c->buf;
@@ -592,6 +594,10 @@ static void build_request(conn_t *c, int index) {
     if (strncmp(p, "__I__", 5) == 0) {
       memcpy(o, num, (size_t)nlen);
       o += nlen;
+      p += 5;
+    } else if (strncmp(p, "__G__", 5) == 0) {
+      memcpy(o, group, (size_t)glen);
+      o += glen;
       p += 5;
     } else {
       *o++ = *p++;
@@ -795,7 +801,7 @@ static int on_stdin(void) {
 
 static void usage(void) {
   fprintf(stderr, "usage: sse-exact-client --port P --path PATH --conns N [--index-offset K] [--src-net S (1-254)]\n"
-                  "                        [--max-pending M] [--reconnect-jitter-ms J]\n");
+                  "                        [--max-pending M] [--reconnect-jitter-ms J] [--groups G]\n");
   exit(2);
 }
 
@@ -811,10 +817,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--src-net")) opt.src_net = atoi(v);
     else if (!strcmp(a, "--max-pending")) opt.max_pending = atoi(v);
     else if (!strcmp(a, "--reconnect-jitter-ms")) opt.jitter_ms = atoi(v);
+    else if (!strcmp(a, "--groups")) opt.groups = atoi(v);
     else usage();
     i++;
   }
-  if (opt.port <= 0 || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254) usage();
+  if (opt.port <= 0 || opt.conns <= 0 || opt.src_net < 0 || opt.src_net > 254 || opt.groups < 1) usage();
   conns = calloc((size_t)opt.conns, sizeof *conns);
   due_heap = calloc((size_t)opt.conns, sizeof *due_heap);
   class_counts = calloc((size_t)opt.conns * MAX_CLASSES, sizeof *class_counts);

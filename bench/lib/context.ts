@@ -25,6 +25,14 @@ export interface BenchOptions {
   readonly drainSeconds?: number;
   /** Messages per second. */
   readonly rate?: number;
+  /** scale-up: routing keys the clients are spread over (each client binds one). */
+  readonly groups?: number;
+  /** The edges' REBALANCE_TOLERANCE (scale-up, rolling-restart; 0: rebalancing off). */
+  readonly rebalanceTolerance?: number;
+  /** The edges' REBALANCE_RATE_PER_SECOND (scale-up, rolling-restart). */
+  readonly rebalanceRate?: number;
+  /** scale-up, rolling-restart: how long to wait for the tier to balance (s). */
+  readonly balanceTimeout?: number;
   readonly amqpUrl: string;
   readonly redisUrl: string;
   /** Progress lines (stderr by default). */

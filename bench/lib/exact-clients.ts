@@ -113,8 +113,13 @@ let nextSourceNet = 200;
 
 export interface ExactShardOptions {
   readonly port: number;
-  /** Request path and query; every `__I__` becomes the connection's index. */
+  /**
+   * Request path and query; every `__I__` becomes the connection's index, every `__G__` its index
+   * modulo `groups`.
+   */
   readonly path: string;
+  /** Groups for `__G__` (default 1). */
+  readonly groups?: number;
   readonly conns: number;
   readonly indexOffset?: number;
   /** Connections in flight (not yet `ready`) at most. */
@@ -153,6 +158,7 @@ export class ExactShard {
       String(options.maxPending ?? 256),
       '--reconnect-jitter-ms',
       String(options.reconnectJitterMs ?? 1000),
+      ...(options.groups !== undefined ? ['--groups', String(options.groups)] : []),
     ];
     return new ExactShard(
       spawnChild('sse-exact-client', compileExactClient(), args, { stdinPipe: true }),
@@ -219,14 +225,23 @@ export class ExactShard {
 export class ExactGroup {
   private constructor(readonly shards: readonly ExactShard[]) {}
 
-  static start(options: ExactShardOptions & { readonly perShard?: number }): ExactGroup {
+  /**
+   * `ports`: several load balancers (each a process, as kube-proxy on several nodes); the shards
+   * take them in turn, at least one shard each. Default: `port` alone.
+   */
+  static start(
+    options: ExactShardOptions & { readonly perShard?: number; readonly ports?: readonly number[] },
+  ): ExactGroup {
     const perShard = Math.min(options.perShard ?? MAX_CONNS_PER_SHARD, MAX_CONNS_PER_SHARD);
-    const count = Math.max(1, Math.ceil(options.conns / perShard));
+    const ports = options.ports && options.ports.length > 0 ? options.ports : [options.port];
+    const count = Math.max(1, Math.ceil(options.conns / perShard), Math.min(ports.length, options.conns));
     const shards: ExactShard[] = [];
     let offset = options.indexOffset ?? 0;
     for (let i = 0; i < count; i++) {
       const conns = Math.floor(options.conns / count) + (i < options.conns % count ? 1 : 0);
-      shards.push(ExactShard.start({ ...options, conns, indexOffset: offset }));
+      shards.push(
+        ExactShard.start({ ...options, port: ports[i % ports.length]!, conns, indexOffset: offset }),
+      );
       offset += conns;
     }
     return new ExactGroup(shards);

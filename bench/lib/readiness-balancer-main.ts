@@ -46,6 +46,10 @@ async function main(): Promise<void> {
       ),
       failed: balancer.routed.filter((c) => c.failure !== undefined && c.backend !== undefined).length,
       noBackend: balancer.routed.filter((c) => c.backend === undefined).length,
+      failures: balancer.routed.reduce<Record<string, number>>((out, c) => {
+        if (c.failure !== undefined) out[c.failure] = (out[c.failure] ?? 0) + 1;
+        return out;
+      }, {}),
       up: balancer.up,
       transitions,
     };

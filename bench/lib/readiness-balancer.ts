@@ -18,6 +18,8 @@ export interface BalancerStats {
   /** Connections whose backend failed (refused or reset); connections reset for want of a ready backend. */
   readonly failed: number;
   readonly noBackend: number;
+  /** Connections by why they failed (`ECONNREFUSED`, `client ECONNRESET`, `no backend up`, …). */
+  readonly failures: Readonly<Record<string, number>>;
   readonly up: readonly string[];
   /** When each backend went out of (up: false) and back into rotation (ms since the epoch). */
   readonly transitions: readonly { name: string; up: boolean; at: number }[];

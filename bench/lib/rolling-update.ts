@@ -26,16 +26,19 @@ export interface ResumeCounters {
   readonly gap: number;
   readonly gapEvents: number;
   readonly replayed: number;
+  /** v2 streams the edge ended to rebalance the tier (DESIGN.md §3e). */
+  readonly rebalanced: number;
 }
 
 export async function readResumeCounters(metricsPort: number): Promise<ResumeCounters> {
-  const [lossless, gap, gapEvents, replayed] = await Promise.all([
+  const [lossless, gap, gapEvents, replayed, rebalanced] = await Promise.all([
     readSum(metricsPort, 'events_edge_resumes_total', ['result="lossless"']),
     readSum(metricsPort, 'events_edge_resumes_total', ['result="gap"']),
     readSum(metricsPort, 'events_edge_gaps_total'),
     readSum(metricsPort, 'events_edge_replayed_messages_total'),
+    readSum(metricsPort, 'events_edge_closes_total', ['reason="rebalance"']),
   ]);
-  return { lossless, gap, gapEvents, replayed };
+  return { lossless, gap, gapEvents, replayed, rebalanced };
 }
 
 export function addCounters(list: readonly ResumeCounters[]): ResumeCounters {
@@ -45,8 +48,9 @@ export function addCounters(list: readonly ResumeCounters[]): ResumeCounters {
       gap: a.gap + c.gap,
       gapEvents: a.gapEvents + c.gapEvents,
       replayed: a.replayed + c.replayed,
+      rebalanced: a.rebalanced + c.rebalanced,
     }),
-    { lossless: 0, gap: 0, gapEvents: 0, replayed: 0 },
+    { lossless: 0, gap: 0, gapEvents: 0, replayed: 0, rebalanced: 0 },
   );
 }
 

@@ -76,16 +76,20 @@ export interface ServiceProcess {
   readonly metricsPort: number;
 }
 
-/** Starts one service process from its dist/ on free ports; resolves once /readyz answers 200. */
+/**
+ * Starts one service process from its dist/ on free ports (or on `ports`, taken ahead, e.g. for a
+ * load balancer that already follows it); resolves once /readyz answers 200.
+ */
 export async function startService(
   ctx: BenchContext,
   role: ServiceRole,
   name: string,
   env: NodeJS.ProcessEnv,
   label: string,
+  ports?: { readonly port: number; readonly metricsPort: number },
 ): Promise<ServiceProcess> {
-  const port = await freePort();
-  const metricsPort = await freePort();
+  const port = ports?.port ?? (await freePort());
+  const metricsPort = ports?.metricsPort ?? (await freePort());
   const child = spawnChild(
     name,
     process.execPath,

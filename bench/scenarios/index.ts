@@ -8,6 +8,7 @@ import { memoryScenario } from './memory.js';
 import { networkDropsScenario } from './network-drops.js';
 import { reconnectStormScenario } from './reconnect-storm.js';
 import { rollingRestartScenario } from './rolling-restart.js';
+import { scaleUpScenario } from './scale-up.js';
 import type { AnyScenario } from './scenario.js';
 
 /** Every scenario, in the order a full run takes them. */
@@ -22,4 +23,5 @@ export const SCENARIOS: readonly AnyScenario[] = [
   rollingRestartScenario,
   authConnectScenario,
   networkDropsScenario,
+  scaleUpScenario,
 ] as AnyScenario[];

@@ -40,6 +40,13 @@ import {
 import { ServiceEndpoints } from '../lib/service-endpoints.js';
 import { ClientGroup, MAX_CONNS_PER_SHARD, type ClientReport } from '../lib/sse-clients.js';
 import { startTarget, type ServiceProcess, type Target } from '../lib/targets.js';
+import {
+  idealMoves,
+  isBalanced,
+  largestDeviationPercent,
+  readStreams,
+  watchBalance,
+} from '../lib/tier-balance.js';
 import type { MessageSink } from '../lib/publishers.js';
 import type { Scenario } from './scenario.js';
 
@@ -81,6 +88,17 @@ export interface RollingRestartParams {
    * Redis's CPU is theirs alone (the machine's serves other work too).
    */
   readonly privateRedis: boolean;
+  /** The edges' REBALANCE_TOLERANCE (`--rebalance-tolerance`; undefined: their default, 0.1; 0: off). */
+  readonly rebalanceTolerance: number | undefined;
+  /** The edges' REBALANCE_RATE_PER_SECOND (`--rebalance-rate`; undefined: their default, 50). */
+  readonly rebalanceRatePerSecond: number | undefined;
+  /**
+   * After the update, how long to wait for every edge within `balancedWithin` of the mean
+   * (`--balance-timeout`; undefined: 120 s with rebalancing on, 15 s with it off; 0: no wait, the
+   * distribution right after the update only, as `--quick` does to stay a short smoke).
+   */
+  readonly balanceTimeoutSeconds: number | undefined;
+  readonly balancedWithin: number;
   readonly logLevel: string;
 }
 
@@ -116,6 +134,26 @@ export interface RestartMeasure {
   readonly edgeCpuSeconds: Record<string, number>;
   /** Every 500 ms from the first SIGTERM: [s, v2 ready, v2 connecting, v2 waiting, v1 …]. */
   readonly timeline: readonly UpdateSample[];
+  /** How the replacements held the streams after the update, and whether the tier rebalanced. */
+  readonly tier: TierAfterUpdate;
+}
+
+/** The stream distribution over the replacement edges after the update (each edge's events_edge_connections). */
+export interface TierAfterUpdate {
+  readonly rebalancing: boolean;
+  /** When every client was streaming again after the update. */
+  readonly afterUpdate: readonly number[];
+  /** After waiting for a balanced, settled tier (or the timeout). */
+  readonly final: readonly number[];
+  /** From every client back to the first poll with every edge within `balancedWithin` of the mean. */
+  readonly balancedSeconds: number | undefined;
+  /** How long the wait was allowed (0: none) and took. */
+  readonly timeoutSeconds: number;
+  readonly waitedSeconds: number;
+  readonly timedOut: boolean;
+  /** v2 streams ended after the update (rebalancing), and the most seconds one took to be back. */
+  readonly movedAfter: number;
+  readonly movedAfterBackSeconds: number | undefined;
 }
 
 export interface InstallationMeasure {
@@ -404,6 +442,10 @@ async function startInstallation(
     env: {
       LOG_LEVEL: p.logLevel,
       DRAIN_SECONDS: String(p.drainSeconds),
+      ...(p.rebalanceTolerance !== undefined ? { REBALANCE_TOLERANCE: String(p.rebalanceTolerance) } : {}),
+      ...(p.rebalanceRatePerSecond !== undefined
+        ? { REBALANCE_RATE_PER_SECOND: String(p.rebalanceRatePerSecond) }
+        : {}),
       SSE_RETRY_MS: String(p.retryMs),
       ...(historyOn ? {} : { HISTORY_SECONDS: '0' }),
     },
@@ -520,6 +562,63 @@ async function finalOutcome(
   };
 }
 
+/**
+ * After the update: the replacements' stream counts as every client is back, then (publishing on)
+ * polled until every edge is within `balancedWithin` of the mean and no rebalance close has
+ * appeared for 5 s, or the timeout; then every client back again. Streams ended after the update
+ * count in a phase of their own (edges + 1) from here.
+ */
+async function settleTier(
+  ctx: BenchContext,
+  p: RollingRestartParams,
+  edges: readonly ServiceProcess[],
+  groups: readonly { readonly group: ClientGroup; readonly conns: number }[],
+): Promise<TierAfterUpdate> {
+  const phase = p.edges + 1;
+  await Promise.all(groups.map((g) => g.group.startPhase(phase)));
+  const origin = process.hrtime.bigint();
+  for (const g of groups) g.group.setPhaseOrigin(phase, origin);
+  const ports = edges.map((e) => e.metricsPort);
+  const afterUpdate = await Promise.all(ports.map(readStreams));
+  const rebalancing = p.rebalanceTolerance !== 0;
+  const timeoutSeconds = p.balanceTimeoutSeconds ?? (rebalancing ? 120 : 15);
+  ctx.log(
+    `    after the update: ${afterUpdate.join(' / ')} streams (rebalancing ${rebalancing ? 'on' : 'off'})` +
+      (timeoutSeconds > 0 ? `; waiting up to ${timeoutSeconds} s for a balanced tier` : ''),
+  );
+  const watch = await watchBalance({
+    edges: () => ports,
+    complete: () => true,
+    slots: ports.length,
+    within: p.balancedWithin,
+    quietSeconds: 5,
+    originNs: origin,
+    timeoutNs: origin + BigInt(Math.round(timeoutSeconds * 1e9)),
+    pollMs: 250,
+  });
+  await waitAllBack(groups, 120_000);
+  const final = await Promise.all(ports.map(readStreams));
+  if (timeoutSeconds > 0)
+    ctx.log(
+      `    ${watch.balancedNs !== undefined ? 'balanced' : 'not balanced'} within ${timeoutSeconds} s; ` +
+        `then ${final.join(' / ')} streams`,
+    );
+  const v2 = (await groups[0]!.group.report()).phases.find((x) => x.phase === phase);
+  const back = v2?.backUs;
+  return {
+    rebalancing,
+    afterUpdate,
+    final,
+    balancedSeconds:
+      watch.balancedNs !== undefined ? round(Number(watch.balancedNs - origin) / 1e9, 2) : undefined,
+    waitedSeconds: round(Number(watch.endNs - origin) / 1e9, 2),
+    timedOut: watch.timedOut,
+    timeoutSeconds,
+    movedAfter: v2?.ends ?? 0,
+    movedAfterBackSeconds: back && back.n > 0 ? round(back.max / 1e6, 2) : undefined,
+  };
+}
+
 /** The rolling update of the installation's edges, publishing to it throughout, and its outcome. */
 async function restartEdges(
   ctx: BenchContext,
@@ -569,6 +668,7 @@ async function restartEdges(
     const cpu = meter.read();
     const sampled = await sampler.stop();
     ctx.log(`    every client streaming again ${allBackSeconds} s after the first SIGTERM`);
+    const tier = await settleTier(ctx, p, update.replacements, groups);
     // Messages keep flowing through the replaced edges a moment, then publishing stops.
     await publisher.waitRounds(Math.max(2, Math.ceil(p.rate / inst.mix.keys.length)));
     await publishing.stop();
@@ -589,6 +689,7 @@ async function restartEdges(
       edgeCores: sampled.edgeCores,
       edgeCpuSeconds: sampled.byEdge,
       timeline: sampler.timeline,
+      tier,
     };
   } finally {
     await sampler.stop();
@@ -700,6 +801,37 @@ function latencyFigures(label: string, w: SteadyWindows | undefined): Figure[] {
 const diff = (a: number | undefined, b: number | undefined, digits = 2) =>
   a === undefined || b === undefined ? undefined : round(a - b, digits);
 
+function tierFigures(t: TierAfterUpdate, within: number, rebalanced: number): Figure[] {
+  const pct = Math.round(within * 100);
+  return [
+    figure('edges: v2 streams ended to rebalance (during and after the update)', '', { edge: rebalanced }),
+    ...t.afterUpdate.map((n, k) => figure(`after the update: streams on edge${k}-new`, '', { edge: n })),
+    figure('after the update: largest distance from the mean', '%', {
+      edge: largestDeviationPercent(t.afterUpdate),
+    }),
+    figure('after the update: streams to move to even it out (above the mean)', '', {
+      edge: idealMoves(t.afterUpdate, t.afterUpdate.length),
+    }),
+    ...(t.timeoutSeconds > 0
+      ? [
+          figure(`after the update → every edge within ${pct} % of the mean`, 's', {
+            edge: t.balancedSeconds,
+          }),
+          ...t.final.map((n, k) =>
+            figure(`${t.waitedSeconds} s later: streams on edge${k}-new`, '', { edge: n }),
+          ),
+          figure(`${t.waitedSeconds} s later: largest distance from the mean`, '%', {
+            edge: largestDeviationPercent(t.final),
+          }),
+          figure('v2 streams ended after the update (rebalancing)', '', { edge: t.movedAfter }),
+          figure('their clients streaming again, from the end of the update (max)', 's', {
+            edge: t.movedAfterBackSeconds,
+          }),
+        ]
+      : []),
+  ];
+}
+
 export function rollingRestartFigures(m: RollingRestartMeasure): {
   figures: Figure[];
   checks: Check[];
@@ -742,6 +874,7 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     figure('edges: resumes without a gap', '', { edge: r.server.lossless }),
     figure('edges: resumes with a gap', '', { edge: r.server.gap }, { kind: 'atMost', value: 0 }),
     figure('edges: messages replayed', '', { edge: r.server.replayed }),
+    ...tierFigures(r.tier, m.params.balancedWithin, r.server.rebalanced),
     ...(v1
       ? [figure('v1: messages missed during the restart (no resume in v1)', '', { edge: v1.lost })]
       : []),
@@ -831,6 +964,13 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
       detail: [...on.problems, ...(off?.problems ?? [])].join('; '),
     },
   ];
+  if (r.tier.rebalancing && r.tier.timeoutSeconds > 0)
+    checks.push({
+      name: `tier balanced after the update: every edge within ${Math.round(m.params.balancedWithin * 100)} % of the mean`,
+      target: 'edge',
+      ok: isBalanced(r.tier.final, m.params.balancedWithin),
+      detail: `streams per replacement edge: ${r.tier.final.join(', ')}`,
+    });
   if (v1)
     checks.push({
       name: 'v1: every client back, nothing lost after its new ready, nothing repeated',
@@ -858,6 +998,18 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
           : "the machine's, shared with other work: its figure carries that work as noise.")
       : 'History on vs off: not run (compareHistoryOff false).',
   ];
+  const t = m.params.rebalanceTolerance;
+  notes.push(
+    `Rebalancing: ${t === 0 ? 'off (REBALANCE_TOLERANCE=0)' : `on (REBALANCE_TOLERANCE ${t ?? 'default, 0.1'})`}` +
+      `, REBALANCE_RATE_PER_SECOND ${m.params.rebalanceRatePerSecond ?? 'default (50)'}. The distribution is each ` +
+      "replacement edge's events_edge_connections (v1 streams included), read once every client was back after " +
+      'the update' +
+      (r.tier.timeoutSeconds > 0
+        ? `, then after waiting (publishing on) until every edge was within ${Math.round(m.params.balancedWithin * 100)} % ` +
+          `of the mean with no rebalance close for 5 s, or ${r.tier.timeoutSeconds} s (waited ${r.tier.waitedSeconds} s)`
+        : ' (no wait for a balanced tier: --balance-timeout 0)') +
+      '. Streams the edges ended to rebalance during the update count in that edge\'s step (its "v2 streams moved").',
+  );
   if (m.capacityNote) notes.unshift(m.capacityNote);
   return { figures, checks, notes };
 }
@@ -885,6 +1037,10 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           maxPending: 200,
           compareHistoryOff: true,
           privateRedis: true,
+          rebalanceTolerance: undefined,
+          rebalanceRatePerSecond: undefined,
+          balanceTimeoutSeconds: 0,
+          balancedWithin: 0.1,
           logLevel: 'warn',
         }
       : {
@@ -904,6 +1060,10 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           maxPending: 200,
           compareHistoryOff: true,
           privateRedis: true,
+          rebalanceTolerance: undefined,
+          rebalanceRatePerSecond: undefined,
+          balanceTimeoutSeconds: undefined,
+          balancedWithin: 0.1,
           logLevel: 'warn',
         },
   async run(ctx, p): Promise<ScenarioResult> {
@@ -919,6 +1079,9 @@ export const rollingRestartScenario: Scenario<RollingRestartParams> = {
           : {}),
       ...(o.drainSeconds !== undefined ? { drainSeconds: o.drainSeconds } : {}),
       ...(o.rate !== undefined ? { rate: o.rate } : {}),
+      ...(o.rebalanceTolerance !== undefined ? { rebalanceTolerance: o.rebalanceTolerance } : {}),
+      ...(o.rebalanceRate !== undefined ? { rebalanceRatePerSecond: o.rebalanceRate } : {}),
+      ...(o.balanceTimeout !== undefined ? { balanceTimeoutSeconds: o.balanceTimeout } : {}),
     };
     const m = await measureRollingRestart(ctx, params);
     const { figures, checks, notes } = rollingRestartFigures(m);
