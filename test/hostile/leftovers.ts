@@ -39,9 +39,16 @@ export async function redisHoldings(
   const liveHistory = new Set(
     leased.flatMap((key) => Object.values(n.historyKeys(n.channel(parseBindingKey(key))))),
   );
+  // The running edges' own stream counts (DESIGN.md §3e) are theirs, not a client's.
+  const edgeLoad = n.edgeLoad('');
   const otherKeys = allKeys.filter(
     (k) =>
-      k !== n.leases && k !== n.historyPosition && !liveHistory.has(k) && !k.startsWith(`${n.bullPrefix}:`),
+      k !== n.leases &&
+      k !== n.historyPosition &&
+      !liveHistory.has(k) &&
+      !k.startsWith(`${n.bullPrefix}:`) &&
+      k !== n.edgeLoads &&
+      !k.startsWith(edgeLoad),
   );
   return { otherKeys, leased: leased.sort() };
 }

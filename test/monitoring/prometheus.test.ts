@@ -576,7 +576,9 @@ describe('monitoring: dashboard, alerts and autoscaling query against a real Pro
     expect(await scalar('Streams per edge (most, least, mean)', 'A')).to.equal(3);
     expect(await scalar('Streams per edge (most, least, mean)', 'B')).to.equal(0);
     expect(await scalar('Streams per edge (most, least, mean)', 'C')).to.equal(1);
-    expect(await scalar('Streams per edge (most, least, mean)', 'D')).to.equal(1);
+    // The mean each edge saw at its last look (a second apart): 3 streams over 3 edges, or 4 while
+    // an edge's view still held B's v2 stream, ended at its lifetime moments before.
+    expect(await scalar('Streams per edge (most, least, mean)', 'D')).to.be.oneOf([1, 1.3]);
     expect(byLabel(await at('Streams moved/s (rebalance, max lifetime)', 'A', true), 'reason')).to.deep.equal(
       {
         rebalance: 0,
