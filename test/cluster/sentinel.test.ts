@@ -1,8 +1,8 @@
 /**
  * The drivers on a Redis Sentinel group (REDIS_SENTINELS, REDIS_SENTINEL_MASTER): a private
  * master, two replicas and three sentinels, one password for all (as Bitnami's chart has it),
- * given in the sentinel URLs. The bus, lease store, bind queue, binding changes and history
- * contract suites run against the master the sentinels name; then the drivers follow a graceful
+ * given in the sentinel URLs. The bus, lease store, bind queue, binding changes, history and edge
+ * loads contract suites run against the master the sentinels name; then the drivers follow a graceful
  * fail-over (SENTINEL FAILOVER), BullMQ's duplicated connections included. The faults (a killed
  * or frozen master under real processes) are in test/faults/sentinel.test.ts.
  */
@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import {
   BullBindQueue,
   RedisBus,
+  RedisEdgeLoads,
   RedisHistory,
   RedisLeaseStore,
   connectRedis,
@@ -29,6 +30,7 @@ import { waitUntil } from '../support/wait.js';
 import { bindQueueSuite } from './bind-queue.suite.js';
 import { bindingChangeFeedSuite } from './binding-change-feed.suite.js';
 import { busSuite } from './bus.suite.js';
+import { edgeLoadsSuite } from './edge-loads.suite.js';
 import { historySuite } from './history.suite.js';
 import { leaseStoreSuite } from './lease-store.suite.js';
 import { flushPrefix, quietLogger, redisChangeFeed, testPrefix } from './redis-support.js';
@@ -178,6 +180,19 @@ describe('cluster: drivers on Redis Sentinel', function () {
         await flushPrefix(keyPrefix, await masterUrl());
         return a;
       },
+      close: async () => {
+        await Promise.all([a.close(), b.close()]);
+        await flushPrefix(keyPrefix, await masterUrl());
+      },
+    };
+  });
+
+  edgeLoadsSuite('redis on Redis Sentinel', async (keyPrefix: string) => {
+    const loads = () => new RedisEdgeLoads({ connect: () => connect('test-edge-loads'), keyPrefix });
+    const [a, b] = [loads(), loads()];
+    return {
+      a,
+      b,
       close: async () => {
         await Promise.all([a.close(), b.close()]);
         await flushPrefix(keyPrefix, await masterUrl());
