@@ -246,6 +246,27 @@ export async function waitAllBack(
   }
 }
 
+/**
+ * Polls the groups until every stream that ended in one of `phases` is ready again (or
+ * `timeoutMs`); streams ending in other phases (e.g. moved by the edges' rebalancing meanwhile)
+ * are not waited for. Returns the last reports.
+ */
+export async function waitPhasesBack(
+  groups: readonly ClientGroup[],
+  phases: readonly number[],
+  timeoutMs: number,
+): Promise<ClientReport[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reports = await Promise.all(groups.map((g) => g.report()));
+    const back = reports.every((r) =>
+      r.phases.filter((p) => phases.includes(p.phase)).every((p) => p.ends === p.backUs.n),
+    );
+    if (back || Date.now() > deadline) return reports;
+    await sleep(250);
+  }
+}
+
 /** One phase (one edge's restart) as the clients saw it. */
 export interface PhaseSummary {
   readonly edge: number;

@@ -30,6 +30,7 @@ import {
   rollingUpdate,
   summarizePhases,
   waitAllBack,
+  waitPhasesBack,
   worstEdgeShare,
   type PhaseSummary,
   UpdateSampler,
@@ -44,6 +45,7 @@ import {
   idealMoves,
   isBalanced,
   largestDeviationPercent,
+  readRebalanceCloses,
   readStreams,
   watchBalance,
 } from '../lib/tier-balance.js';
@@ -119,7 +121,7 @@ export interface GroupOutcome {
 export interface RestartMeasure {
   readonly steps: readonly UpdateStep[];
   readonly seconds: number;
-  /** From the first SIGTERM until every client of both groups was streaming again (s). */
+  /** From the first SIGTERM until every client the drains moved (both groups) was streaming again (s). */
   readonly allBackSeconds: number;
   readonly rounds: number;
   readonly messagesPublished: number;
@@ -141,7 +143,7 @@ export interface RestartMeasure {
 /** The stream distribution over the replacement edges after the update (each edge's events_edge_connections). */
 export interface TierAfterUpdate {
   readonly rebalancing: boolean;
-  /** When every client was streaming again after the update. */
+  /** When every client the update's drains moved was streaming again. */
   readonly afterUpdate: readonly number[];
   /** After waiting for a balanced, settled tier (or the timeout). */
   readonly final: readonly number[];
@@ -151,9 +153,10 @@ export interface TierAfterUpdate {
   readonly timeoutSeconds: number;
   readonly waitedSeconds: number;
   readonly timedOut: boolean;
-  /** v2 streams ended after the update (rebalancing), and the most seconds one took to be back. */
+  /** v2 streams ended since the update's end (the last replacement in the Service): rebalancing. */
   readonly movedAfter: number;
-  readonly movedAfterBackSeconds: number | undefined;
+  /** From the last replacement joining the Service to `afterUpdate` (its clients all back). */
+  readonly sinceUpdateEndSeconds: number;
 }
 
 export interface InstallationMeasure {
@@ -161,6 +164,7 @@ export interface InstallationMeasure {
   readonly mix: string;
   readonly distinctBindings: number;
   readonly connectSeconds: number;
+  readonly movedWhileConnecting: number;
   readonly window: SteadyWindows;
   readonly restart?: RestartMeasure;
 }
@@ -424,6 +428,8 @@ interface Installation {
   readonly sink: MessageSink;
   readonly clients: Clients;
   readonly connectSeconds: number;
+  /** v2 streams the edges ended to rebalance while the clients were connecting (their counts uneven for a moment). */
+  readonly movedWhileConnecting: number;
 }
 
 async function startInstallation(
@@ -442,12 +448,17 @@ async function startInstallation(
     env: {
       LOG_LEVEL: p.logLevel,
       DRAIN_SECONDS: String(p.drainSeconds),
-      ...(p.rebalanceTolerance !== undefined ? { REBALANCE_TOLERANCE: String(p.rebalanceTolerance) } : {}),
       ...(p.rebalanceRatePerSecond !== undefined
         ? { REBALANCE_RATE_PER_SECOND: String(p.rebalanceRatePerSecond) }
         : {}),
       SSE_RETRY_MS: String(p.retryMs),
-      ...(historyOn ? {} : { HISTORY_SECONDS: '0' }),
+      // Without history a moved v2 stream can only resume with a gap: the HISTORY_SECONDS=0
+      // installation, there for the cost comparison only, never rebalances.
+      ...(historyOn
+        ? p.rebalanceTolerance !== undefined
+          ? { REBALANCE_TOLERANCE: String(p.rebalanceTolerance) }
+          : {}
+        : { HISTORY_SECONDS: '0', REBALANCE_TOLERANCE: '0' }),
     },
   });
   let clients: Clients | undefined;
@@ -460,14 +471,31 @@ async function startInstallation(
     clients = startClients(mix, p, target.ports);
     const [s2, s1] = await Promise.all([clients.v2.settled(300_000), clients.v1?.settled(300_000)]);
     const connectSeconds = round((performance.now() - connectStart) / 1000, 2);
-    if (s2.ready !== p.clients || (s1 && s1.ready !== p.v1Clients))
+    // A v2 stream the edges moved while the others were still connecting gets ready twice.
+    if (s2.ready < p.clients || (s1 && s1.ready !== p.v1Clients))
       throw new Error(
         `${s2.ready} of ${p.clients} v2 and ${s1?.ready ?? 0} of ${p.v1Clients} v1 clients got ready ` +
           `(${s2.firstError || s1?.firstError})`,
       );
+    const movedWhileConnecting = (
+      await Promise.all(target.edgeMetricsPorts!.map((port) => readRebalanceCloses(port)))
+    ).reduce((sum, n) => sum + n, 0);
+    if (movedWhileConnecting > 0)
+      ctx.log(`    the edges moved ${movedWhileConnecting} v2 streams while the clients connected`);
     const sink = await target.sink(exchange, []);
     const source = new SequencedSource(mix.keys, p.payloadBytes);
-    return { historyOn, label, target, exchange, mix, source, sink, clients, connectSeconds };
+    return {
+      historyOn,
+      label,
+      target,
+      exchange,
+      mix,
+      source,
+      sink,
+      clients,
+      connectSeconds,
+      movedWhileConnecting,
+    };
   } catch (err) {
     for (const g of clients?.all ?? []) await g.finish().catch(() => undefined);
     await target.stop();
@@ -563,21 +591,20 @@ async function finalOutcome(
 }
 
 /**
- * After the update: the replacements' stream counts as every client is back, then (publishing on)
- * polled until every edge is within `balancedWithin` of the mean and no rebalance close has
- * appeared for 5 s, or the timeout; then every client back again. Streams ended after the update
- * count in a phase of their own (edges + 1) from here.
+ * After the update: the replacements' stream counts once the drained clients are all back, then
+ * (publishing on) polled until every edge is within `balancedWithin` of the mean and no rebalance
+ * close has appeared for 5 s, or the timeout; then every client back again. Streams ended since the
+ * update's end count in `phase` (from `updateEnd`).
  */
 async function settleTier(
   ctx: BenchContext,
   p: RollingRestartParams,
   edges: readonly ServiceProcess[],
   groups: readonly { readonly group: ClientGroup; readonly conns: number }[],
+  phase: number,
+  updateEnd: bigint,
 ): Promise<TierAfterUpdate> {
-  const phase = p.edges + 1;
-  await Promise.all(groups.map((g) => g.group.startPhase(phase)));
   const origin = process.hrtime.bigint();
-  for (const g of groups) g.group.setPhaseOrigin(phase, origin);
   const ports = edges.map((e) => e.metricsPort);
   const afterUpdate = await Promise.all(ports.map(readStreams));
   const rebalancing = p.rebalanceTolerance !== 0;
@@ -604,7 +631,6 @@ async function settleTier(
         `then ${final.join(' / ')} streams`,
     );
   const v2 = (await groups[0]!.group.report()).phases.find((x) => x.phase === phase);
-  const back = v2?.backUs;
   return {
     rebalancing,
     afterUpdate,
@@ -615,7 +641,7 @@ async function settleTier(
     timedOut: watch.timedOut,
     timeoutSeconds,
     movedAfter: v2?.ends ?? 0,
-    movedAfterBackSeconds: back && back.n > 0 ? round(back.max / 1e6, 2) : undefined,
+    sinceUpdateEndSeconds: round(Number(origin - updateEnd) / 1e9, 2),
   };
 }
 
@@ -663,12 +689,22 @@ async function restartEdges(
     replacements.push(...update.replacements);
     const groups = [{ group: clients.v2, conns: p.clients }];
     if (clients.v1) groups.push({ group: clients.v1, conns: p.v1Clients });
-    await waitAllBack(groups, 120_000);
+    // Streams ended from here on (the edges rebalancing onto the replacements) count in a phase of
+    // their own, so that the update's own phases time only what the drains moved.
+    const afterPhase = p.edges + 1;
+    await Promise.all(groups.map((g) => g.group.startPhase(afterPhase)));
+    const updateEnd = process.hrtime.bigint();
+    for (const g of groups) g.group.setPhaseOrigin(afterPhase, updateEnd);
+    await waitPhasesBack(
+      groups.map((g) => g.group),
+      Array.from({ length: p.edges }, (_, k) => k + 1),
+      120_000,
+    );
     const allBackSeconds = round((performance.now() - firstTerm) / 1000, 2);
     const cpu = meter.read();
     const sampled = await sampler.stop();
-    ctx.log(`    every client streaming again ${allBackSeconds} s after the first SIGTERM`);
-    const tier = await settleTier(ctx, p, update.replacements, groups);
+    ctx.log(`    every restarted edge's clients streaming again ${allBackSeconds} s after the first SIGTERM`);
+    const tier = await settleTier(ctx, p, update.replacements, groups, afterPhase, updateEnd);
     // Messages keep flowing through the replaced edges a moment, then publishing stops.
     await publisher.waitRounds(Math.max(2, Math.ceil(p.rate / inst.mix.keys.length)));
     await publishing.stop();
@@ -762,6 +798,7 @@ export async function measureRollingRestart(
       mix: inst.mix.description,
       distinctBindings: inst.mix.distinctBindings,
       connectSeconds: inst.connectSeconds,
+      movedWhileConnecting: inst.movedWhileConnecting,
       window: combineWindows(
         inst.label,
         windows.filter((w) => w.label === inst.label),
@@ -804,7 +841,7 @@ const diff = (a: number | undefined, b: number | undefined, digits = 2) =>
 function tierFigures(t: TierAfterUpdate, within: number, rebalanced: number): Figure[] {
   const pct = Math.round(within * 100);
   return [
-    figure('edges: v2 streams ended to rebalance (during and after the update)', '', { edge: rebalanced }),
+    figure('edges: v2 streams ended to rebalance (history on, whole run)', '', { edge: rebalanced }),
     ...t.afterUpdate.map((n, k) => figure(`after the update: streams on edge${k}-new`, '', { edge: n })),
     figure('after the update: largest distance from the mean', '%', {
       edge: largestDeviationPercent(t.afterUpdate),
@@ -824,9 +861,6 @@ function tierFigures(t: TierAfterUpdate, within: number, rebalanced: number): Fi
             edge: largestDeviationPercent(t.final),
           }),
           figure('v2 streams ended after the update (rebalancing)', '', { edge: t.movedAfter }),
-          figure('their clients streaming again, from the end of the update (max)', 's', {
-            edge: t.movedAfterBackSeconds,
-          }),
         ]
       : []),
   ];
@@ -864,7 +898,7 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     ]),
     figure('v2: stream end → ready again, p50', 'ms', { edge: v2.reconnectTime.p50Ms }),
     figure('v2: stream end → ready again, p99', 'ms', { edge: v2.reconnectTime.p99Ms }),
-    figure('first SIGTERM → every client streaming again', 's', { edge: r.allBackSeconds }),
+    figure('first SIGTERM → every client the drains moved streaming again', 's', { edge: r.allBackSeconds }),
     figure('connects in flight at a SIGTERM, answered 200 + retry: by the draining edge', '', {
       edge: r.steps.reduce((s, x) => s + x.connectsWhileDraining, 0),
     }),
@@ -874,6 +908,9 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
     figure('edges: resumes without a gap', '', { edge: r.server.lossless }),
     figure('edges: resumes with a gap', '', { edge: r.server.gap }, { kind: 'atMost', value: 0 }),
     figure('edges: messages replayed', '', { edge: r.server.replayed }),
+    figure('edges: v2 streams moved to rebalance while the clients connected (history on)', '', {
+      edge: m.on.movedWhileConnecting,
+    }),
     ...tierFigures(r.tier, m.params.balancedWithin, r.server.rebalanced),
     ...(v1
       ? [figure('v1: messages missed during the restart (no resume in v1)', '', { edge: v1.lost })]
@@ -1001,7 +1038,9 @@ export function rollingRestartFigures(m: RollingRestartMeasure): {
   const t = m.params.rebalanceTolerance;
   notes.push(
     `Rebalancing: ${t === 0 ? 'off (REBALANCE_TOLERANCE=0)' : `on (REBALANCE_TOLERANCE ${t ?? 'default, 0.1'})`}` +
-      `, REBALANCE_RATE_PER_SECOND ${m.params.rebalanceRatePerSecond ?? 'default (50)'}. The distribution is each ` +
+      `, REBALANCE_RATE_PER_SECOND ${m.params.rebalanceRatePerSecond ?? 'default (50)'} on the restarted ` +
+      'installation (the HISTORY_SECONDS=0 one never rebalances: without history a moved v2 stream resumes with ' +
+      'a gap). The distribution is each ' +
       "replacement edge's events_edge_connections (v1 streams included), read once every client was back after " +
       'the update' +
       (r.tier.timeoutSeconds > 0
