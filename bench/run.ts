@@ -44,7 +44,8 @@ rolling-restart and scale-up:
   --rebalance-rate R       the edges' REBALANCE_RATE_PER_SECOND (default: the edges' own, 50)
   --balance-timeout S      how long to wait for every edge within 10 % of the mean (scale-up: from
                            the third edge's start, default 300, quick 25; rolling-restart: after the
-                           update, default 120 with rebalancing on, 15 with it off)`;
+                           update, default 120 with rebalancing on, 15 with it off; quick 0:
+                           the distribution right after the update only)`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
