@@ -38,6 +38,26 @@ async function metric(p: ServiceProcess, name: string, labels?: Record<string, s
   return metricValue(await p.metrics(), name, labels) ?? 0;
 }
 
+/** Each edge's rebalancing story (episodes, and the seconds it moved streams in), for a failure's message. */
+function rebalanceStory(edges: readonly ServiceProcess[]): string {
+  return edges
+    .map((e, i) => {
+      const lines = e
+        .logs()
+        .filter((l) => /tier mean|rebalancing/.test(String(l.msg)) || l.reason === 'rebalance');
+      const perSecond = new Map<string, number>();
+      const episodes: string[] = [];
+      for (const l of lines) {
+        const t = String(l.time).slice(11, 19);
+        if (l.reason === 'rebalance') perSecond.set(t, (perSecond.get(t) ?? 0) + 1);
+        else episodes.push(`${t} ${String(l.msg)} (${String(l.streams)} streams, mean ${String(l.mean)})`);
+      }
+      const moves = [...perSecond].map(([t, n]) => `${t}×${n}`).join(' ');
+      return `edge ${i}: ${episodes.join('; ')}\n  moved: ${moves}`;
+    })
+    .join('\n');
+}
+
 const streamsOf = (edges: readonly ServiceProcess[]) =>
   Promise.all(edges.map((e) => metric(e, 'events_edge_connections')));
 
@@ -134,21 +154,30 @@ describe('e2e: an elastic edge tier (§3e)', function () {
     const balancedAfterMs = Date.now() - joinedAt;
     const atBalance = await streamsOf(edges);
 
-    // Settled (the last moves' clients back), then a minute with nothing moved.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    const shedBefore = await Promise.all(
-      edges.map((e) => metric(e, 'events_edge_closes_total', { reason: 'rebalance' })),
+    // Settled (the edges stop moving inside half the tolerance, and the last moves' clients are
+    // back: no stream moved for five seconds), then a minute with nothing moved.
+    const shedSoFar = () =>
+      Promise.all(edges.map((e) => metric(e, 'events_edge_closes_total', { reason: 'rebalance' })));
+    let shedBefore = await shedSoFar();
+    let quietSince = Date.now();
+    await waitUntil(
+      async () => {
+        const now = await shedSoFar();
+        if (now.join() !== shedBefore.join()) [shedBefore, quietSince] = [now, Date.now()];
+        return Date.now() - quietSince >= 5_000;
+      },
+      () => `the edges done moving streams\n${rebalanceStory(edges)}`,
+      60_000,
     );
+    const settledAfterMs = Date.now() - joinedAt;
     const watchFrom = Date.now();
     const spread: number[][] = [];
     while (Date.now() - watchFrom < 60_000) {
       spread.push(await streamsOf(edges));
       await new Promise((resolve) => setTimeout(resolve, 5_000));
     }
-    const shedAfter = await Promise.all(
-      edges.map((e) => metric(e, 'events_edge_closes_total', { reason: 'rebalance' })),
-    );
-    expect(shedAfter, 'streams moved in a balanced tier').to.deep.equal(shedBefore);
+    const shedAfter = await shedSoFar();
+    expect(shedAfter, `streams moved in a balanced tier\n${rebalanceStory(edges)}`).to.deep.equal(shedBefore);
     expect(spread.every(balanced), `balanced throughout: ${JSON.stringify(spread)}`).to.equal(true);
 
     const upTo = await p.confirmedFromNow();
@@ -172,6 +201,7 @@ describe('e2e: an elastic edge tier (§3e)', function () {
     const moved = v2.filter((c) => c.opens.length > 1).length;
     report('elastic tier: a third edge joins two with 48 streams each', {
       balancedAfterMs,
+      settledAfterMs,
       atBalance: atBalance.join('/'),
       shedPerEdge: shedAfter.join('/'),
       clientsMoved: moved,

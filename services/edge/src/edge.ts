@@ -142,6 +142,7 @@ export function createEdge(deps: EdgeDeps): Edge {
   const rebalancer = new Rebalancer({
     loads: deps.edgeLoads,
     config: config.rebalance,
+    lossless: deps.history.retention.retentionMs > 0,
     counts: () => connections.counts(),
     isReady: () => !draining && deps.isConnected(),
     shed: (n, minAgeMs) => connections.shed(n, minAgeMs, 'rebalance'),

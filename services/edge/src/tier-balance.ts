@@ -10,12 +10,8 @@ export interface TierView {
   readonly least: number;
 }
 
-/**
- * The ready edges' mean, from the reports of the others and this edge's own count as it is now.
- * `inFlight`: streams this edge ended lately to move them, whose clients are still reconnecting and
- * so counted nowhere yet (without them the mean would dip after each shed and the edge overshoot).
- */
-export function tierView(self: EdgeLoad, reports: readonly EdgeLoad[], inFlight: number): TierView {
+/** The ready edges' mean and least, from the others' reports and this edge's own count as it is now. */
+export function tierView(self: EdgeLoad, reports: readonly EdgeLoad[]): TierView {
   let edges = 0;
   let streams = 0;
   let least = Infinity;
@@ -28,7 +24,7 @@ export function tierView(self: EdgeLoad, reports: readonly EdgeLoad[], inFlight:
   for (const r of reports) if (r.edge !== self.edge && r.ready) count(r);
   if (self.ready) count(self);
   if (edges === 0) return { edges: 0, mean: 0, least: 0 };
-  return { edges, mean: (streams + inFlight) / edges, least };
+  return { edges, mean: streams / edges, least };
 }
 
 /**
@@ -37,25 +33,42 @@ export function tierView(self: EdgeLoad, reports: readonly EdgeLoad[], inFlight:
  */
 export const MIN_SLACK_STREAMS = 2;
 
+const slackOf = (mean: number, tolerance: number) => Math.max(mean * tolerance, MIN_SLACK_STREAMS);
+
 /**
- * How many streams this edge should shed now, and whether it is shedding. It starts when it holds
- * more than the mean by more than `tolerance` of it, or, being above the mean, when another edge
- * holds less than the mean by more than that (the newest edge after a scale-up, which only the
- * edges above the mean can fill). It then sheds back to the mean, never below it, so a tier whose
- * edges are all within the tolerance sheds nothing. Only v2 streams can move.
+ * Whether the tier's total streams held steady over the last looks: changed by no more than the
+ * tolerance's share of the mean. While clients are arriving or leaving in numbers (a ramp-up, an
+ * edge draining), each edge's own count is fresher than the others' reports (up to a second old),
+ * so every edge would see itself above the mean: nothing starts moving then.
  */
-export function streamsToShed(
-  self: EdgeLoad,
-  view: TierView,
-  tolerance: number,
-  wasShedding: boolean,
-): { readonly shed: number; readonly shedding: boolean } {
+export function steady(totals: readonly number[], mean: number, tolerance: number): boolean {
+  if (totals.length === 0) return false;
+  return Math.max(...totals) - Math.min(...totals) <= slackOf(mean, tolerance);
+}
+
+/**
+ * Whether this edge should start moving streams: it holds more than the mean by more than
+ * `tolerance` of it, or, being above the mean, another edge holds less than the mean by more than
+ * that (the newest edge after a scale-up, which only the edges above the mean can fill). A tier
+ * whose edges are all within the tolerance moves nothing.
+ */
+export function unbalanced(self: EdgeLoad, view: TierView, tolerance: number): boolean {
+  if (tolerance <= 0 || !self.ready || view.edges < 2) return false;
   const total = self.v1 + self.v2;
-  if (tolerance <= 0 || !self.ready || view.edges < 2) return { shed: 0, shedding: false };
-  const target = Math.ceil(view.mean);
-  const slack = Math.max(view.mean * tolerance, MIN_SLACK_STREAMS);
-  const unbalanced = total > view.mean + slack || view.least < view.mean - slack;
-  const shedding = total > target && (wasShedding || unbalanced);
-  if (!shedding) return { shed: 0, shedding: false };
-  return { shed: Math.min(total - target, self.v2), shedding: true };
+  const slack = slackOf(view.mean, tolerance);
+  return total > Math.ceil(view.mean) && (total > view.mean + slack || view.least < view.mean - slack);
+}
+
+/**
+ * Whether a move under way can stop: nothing is unbalanced within half the tolerance. Starting at
+ * the tolerance and stopping inside half of it leaves a margin, so a client or two arriving or
+ * leaving right after does not start another move.
+ */
+export function settled(self: EdgeLoad, view: TierView, tolerance: number): boolean {
+  return !unbalanced(self, view, tolerance / 2);
+}
+
+/** The v2 streams to end to come down to `mean`, never below it (only v2 streams can move). */
+export function excessOver(self: EdgeLoad, mean: number): number {
+  return Math.max(0, Math.min(self.v1 + self.v2 - Math.ceil(mean), self.v2));
 }
