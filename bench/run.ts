@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
  *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R] [--groups N]
- *   [--rebalance-tolerance T] [--rebalance-rate R] [--balance-timeout S]]`
+ *   [--rebalance-tolerance T] [--rebalance-rate R] [--balance-timeout S] [--balancer P]]`
  * (reconnect-storm, rolling-restart, auth-connect, network-drops and scale-up run the edge system
  * only, whatever --targets says)
  *
@@ -19,6 +19,7 @@ import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js'
 import { referenceVariant } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { errorDetail } from '@events-proxy/runtime';
+import type { BalancePolicy } from '../test/support/tcp-balancer.js';
 
 const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
@@ -38,6 +39,8 @@ rolling-restart only:
 rolling-restart, network-drops and scale-up:
   --rate R            messages per second published throughout (default 100)
 scale-up only:
+  --balancer P        how the loopback balancers pick an edge: round-robin (default, as a Kubernetes
+                      Service) or least-connections (as HAProxy leastconn or IPVS lc)
   --groups N          routing keys, one binding per client, round robin (default 50: 2 msg/s a client)
 rolling-restart and scale-up:
   --rebalance-tolerance T  the edges' REBALANCE_TOLERANCE (default: the edges' own, 0.1; 0: off)
@@ -63,6 +66,7 @@ async function main(): Promise<number> {
       'rebalance-tolerance': { type: 'string' },
       'rebalance-rate': { type: 'string' },
       'balance-timeout': { type: 'string' },
+      balancer: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -86,10 +90,14 @@ async function main(): Promise<number> {
   const rebalanceTolerance = optional(values['rebalance-tolerance'], false, 0);
   const rebalanceRate = optional(values['rebalance-rate'], true, 1);
   const balanceTimeout = optional(values['balance-timeout'], false, 1);
+  const balancerPolicy = values.balancer as BalancePolicy | undefined;
   if (
     unknown.length > 0 ||
     targets.some((t) => t !== 'edge' && t !== 'reference') ||
     !Number.isInteger(edges) ||
+    (balancerPolicy !== undefined &&
+      balancerPolicy !== 'round-robin' &&
+      balancerPolicy !== 'least-connections') ||
     edges < 1 ||
     ![
       clients,
@@ -122,6 +130,7 @@ async function main(): Promise<number> {
     ...(rebalanceTolerance.value !== undefined ? { rebalanceTolerance: rebalanceTolerance.value } : {}),
     ...(rebalanceRate.value !== undefined ? { rebalanceRate: rebalanceRate.value } : {}),
     ...(balanceTimeout.value !== undefined ? { balanceTimeout: balanceTimeout.value } : {}),
+    ...(balancerPolicy !== undefined ? { balancerPolicy } : {}),
     amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     log: (line) => process.stderr.write(`${line}\n`),

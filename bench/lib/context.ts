@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { stopAllChildren } from './children.js';
 import { findPid } from './proc-stats.js';
 import { TMP_DIR } from './paths.js';
+import type { BalancePolicy } from '../../test/support/tcp-balancer.js';
 
 export type TargetKind = 'edge' | 'reference';
 
@@ -33,6 +34,8 @@ export interface BenchOptions {
   readonly rebalanceRate?: number;
   /** scale-up, rolling-restart: how long to wait for the tier to balance (s). */
   readonly balanceTimeout?: number;
+  /** scale-up: how the balancers pick an edge for a new connection (default round robin). */
+  readonly balancerPolicy?: BalancePolicy;
   readonly amqpUrl: string;
   readonly redisUrl: string;
   /** Progress lines (stderr by default). */

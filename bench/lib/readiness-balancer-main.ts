@@ -3,20 +3,21 @@
  * so that forwarding every client's stream does not compete with the harness's event loop (which
  * publishes, runs the fault proxies and takes the reports). Started by readiness-balancer.ts.
  *
- * argv[2]: JSON `{ "backends": [{ "name", "port", "readyzUrl" }], "pollMs" }`. Prints `{"port":N}`
+ * argv[2]: JSON `{ "backends": [{ "name", "port", "readyzUrl" }], "pollMs", "policy"? }`. Prints `{"port":N}`
  * once listening; on "s\n" on stdin prints `{"stats":{…}}`; exits when stdin ends.
  */
 import readline from 'node:readline';
-import { TcpBalancer } from '../../test/support/tcp-balancer.js';
+import { TcpBalancer, type BalancePolicy } from '../../test/support/tcp-balancer.js';
 
 interface Config {
   readonly backends: readonly { name: string; port: number; readyzUrl: string }[];
   readonly pollMs: number;
+  readonly policy?: BalancePolicy;
 }
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '{}') as Config;
-  const balancer = await TcpBalancer.start();
+  const balancer = await TcpBalancer.start(config.policy);
   for (const b of config.backends) {
     balancer.add(b.name, b.port);
     balancer.followReadiness(b.name, b.readyzUrl, config.pollMs);

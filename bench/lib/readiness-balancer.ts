@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { spawnChild, type Child } from './children.js';
 import { JsonLines } from './json-lines.js';
+import type { BalancePolicy } from '../../test/support/tcp-balancer.js';
 import { BENCH_DIR, ROOT } from './paths.js';
 
 export interface BalancerStats {
@@ -37,12 +38,13 @@ export class ReadinessBalancer {
   static async start(
     backends: readonly { name: string; port: number; readyzUrl: string }[],
     pollMs: number,
+    policy: BalancePolicy = 'round-robin',
   ): Promise<ReadinessBalancer> {
     const entry = path.join(BENCH_DIR, 'lib', 'readiness-balancer-main.ts');
     const child = spawnChild(
       'balancer',
       process.execPath,
-      ['--import', 'tsx', entry, JSON.stringify({ backends, pollMs })],
+      ['--import', 'tsx', entry, JSON.stringify({ backends, pollMs, policy })],
       { cwd: ROOT, stdinPipe: true },
     );
     const lines = new JsonLines<Line>(child);

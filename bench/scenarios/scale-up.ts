@@ -41,6 +41,7 @@ import {
   type DistributionSample,
 } from '../lib/tier-balance.js';
 import type { Scenario } from './scenario.js';
+import type { BalancePolicy } from '../../test/support/tcp-balancer.js';
 
 export interface ScaleUpParams {
   /** v2 clients, spread over the first two edges by the balancers. */
@@ -52,6 +53,8 @@ export interface ScaleUpParams {
   readonly payloadBytes: number;
   /** Balancer processes (0: one per 8,000 clients; a balancer holds two sockets a client). */
   readonly balancers: number;
+  /** How the balancers pick an edge for a new connection (a Kubernetes Service: round robin). */
+  readonly balancerPolicy: BalancePolicy;
   /** Publishing before the third edge starts: the latency baseline (the streams age meanwhile). */
   readonly baselineSeconds: number;
   /** Every edge within this fraction of the edges' mean: the tier is balanced. */
@@ -273,7 +276,7 @@ export async function measureScaleUp(ctx: BenchContext, p: ScaleUpParams): Promi
     const balancerCount = p.balancers > 0 ? p.balancers : Math.max(1, Math.ceil(p.clients / 8000));
     const balancers: ReadinessBalancer[] = [];
     for (let i = 0; i < balancerCount; i++) {
-      const b = await ReadinessBalancer.start(backends, p.readinessPollMs);
+      const b = await ReadinessBalancer.start(backends, p.readinessPollMs, p.balancerPolicy);
       stack.push(() => b.stop());
       balancers.push(b);
     }
@@ -605,7 +608,7 @@ export function scaleUpFigures(m: ScaleUpMeasure): { figures: Figure[]; checks: 
   const rateNote = p.rebalanceRatePerSecond === undefined ? 'default (50)' : String(p.rebalanceRatePerSecond);
   const notes = [
     `Edges: REBALANCE_TOLERANCE ${tolerance}, REBALANCE_RATE_PER_SECOND ${rateNote}, SSE_RETRY_MS ${p.retryMs}. ` +
-      `${m.balancers} balancer process(es) (readiness-following, round robin to the ready edges), each with the ` +
+      `${m.balancers} balancer process(es) (readiness-following, ${p.balancerPolicy} among the ready edges), each with the ` +
       'third edge as a backend from the start, out of rotation until its /readyz answered.',
     `Messages: ${p.rate}/s in rounds over ${p.groups} routing keys (client i binds key i % ${p.groups}), numbered ` +
       'by round; loss and duplicates are exact per client (a bitmap of the seqs each received).',
@@ -650,6 +653,7 @@ export const scaleUpScenario: Scenario<ScaleUpParams> = {
           deliverTimeoutSeconds: 10,
           rebalanceTolerance: undefined,
           rebalanceRatePerSecond: undefined,
+          balancerPolicy: 'round-robin',
           retryMs: 500,
           readinessPollMs: 100,
           pollMs: 250,
@@ -670,6 +674,7 @@ export const scaleUpScenario: Scenario<ScaleUpParams> = {
           deliverTimeoutSeconds: 30,
           rebalanceTolerance: undefined,
           rebalanceRatePerSecond: undefined,
+          balancerPolicy: 'round-robin',
           retryMs: 1000,
           readinessPollMs: 100,
           pollMs: 250,
@@ -686,6 +691,7 @@ export const scaleUpScenario: Scenario<ScaleUpParams> = {
       ...(o.rebalanceTolerance !== undefined ? { rebalanceTolerance: o.rebalanceTolerance } : {}),
       ...(o.rebalanceRate !== undefined ? { rebalanceRatePerSecond: o.rebalanceRate } : {}),
       ...(o.balanceTimeout !== undefined ? { balanceTimeoutSeconds: o.balanceTimeout } : {}),
+      ...(o.balancerPolicy !== undefined ? { balancerPolicy: o.balancerPolicy } : {}),
     };
     const m = await measureScaleUp(ctx, params);
     const { figures, checks, notes } = scaleUpFigures(m);

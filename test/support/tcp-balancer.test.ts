@@ -1,4 +1,4 @@
-/** The tests' TCP balancer: round robin over backends marked up, failures the client can see. */
+/** The tests' TCP balancer: round robin (or least connections) over backends marked up, failures the client can see. */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -110,6 +110,34 @@ describe('test support: TcpBalancer', () => {
     } finally {
       held.destroy();
       idle.destroy();
+    }
+  });
+
+  it('with least-connections, sends each new connection to the backend with the fewest open ones', async () => {
+    const lc = await TcpBalancer.start('least-connections');
+    const held: net.Socket[] = [];
+    const firstLine = (s: net.Socket) =>
+      new Promise<string>((resolve) => s.once('data', (d: Buffer) => resolve(d.toString().split('\n')[0]!)));
+    const open = async () => {
+      const s = net.connect({ host: '127.0.0.1', port: lc.port });
+      held.push(s);
+      s.write('hi');
+      return firstLine(s);
+    };
+    try {
+      lc.add('a', (servers[0]!.address() as AddressInfo).port);
+      lc.add('b', (servers[1]!.address() as AddressInfo).port);
+      // Two on a, then a third backend joins: it gets every new connection until it has as many.
+      lc.markDown('b');
+      expect([await open(), await open()]).to.deep.equal(['a', 'a']);
+      lc.markUp('b');
+      expect([await open(), await open()]).to.deep.equal(['b', 'b']);
+      held[2]!.destroy();
+      await waitUntil(() => lc.open().length === 3, 'the closed connection gone', 5000);
+      expect(await open()).to.equal('b');
+    } finally {
+      for (const s of held) s.destroy();
+      await lc.close();
     }
   });
 });

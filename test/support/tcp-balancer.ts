@@ -1,6 +1,8 @@
 /**
  * A TCP load balancer for tests, like a Kubernetes Service in front of edge pods: each new
- * connection goes to the next backend, round robin, among those marked up; the test marks a
+ * connection goes to the next backend, round robin, among those marked up (or, with the
+ * `least-connections` policy, to the one with the fewest open connections, as HAProxy's
+ * `leastconn` or kube-proxy's IPVS `lc` do); the test marks a
  * backend down when it kills or drains it (as Kubernetes takes a pod that is not ready out of a
  * Service's endpoints). Bytes are piped both ways untouched.
  *
@@ -37,7 +39,12 @@ interface Backend {
   readonly name: string;
   readonly port: number;
   up: boolean;
+  /** Connections routed to it and still open. */
+  open: number;
 }
+
+/** How a new connection picks among the backends that are up. */
+export type BalancePolicy = 'round-robin' | 'least-connections';
 
 export class TcpBalancer {
   /** Every connection accepted, in order. */
@@ -48,11 +55,14 @@ export class TcpBalancer {
   private closed = false;
   private readonly followers: Promise<void>[] = [];
 
-  private constructor(private readonly server: net.Server) {
+  private constructor(
+    private readonly server: net.Server,
+    private readonly policy: BalancePolicy,
+  ) {
     server.on('connection', (client) => this.route(client));
   }
 
-  static async start(): Promise<TcpBalancer> {
+  static async start(policy: BalancePolicy = 'round-robin'): Promise<TcpBalancer> {
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -61,7 +71,7 @@ export class TcpBalancer {
         resolve();
       });
     });
-    return new TcpBalancer(server);
+    return new TcpBalancer(server, policy);
   }
 
   get port(): number {
@@ -76,7 +86,7 @@ export class TcpBalancer {
   /** Adds a backend on 127.0.0.1:`port`, up. */
   add(name: string, port: number): void {
     if (this.backends.some((b) => b.name === name)) throw new Error(`backend ${name} already added`);
-    this.backends.push({ name, port, up: true });
+    this.backends.push({ name, port, up: true, open: 0 });
   }
 
   /**
@@ -160,8 +170,17 @@ export class TcpBalancer {
     return b;
   }
 
-  /** The next backend marked up, round robin, or undefined when none is. */
+  /** The backend marked up that the policy picks (ties round robin), or undefined when none is. */
   private pick(): Backend | undefined {
+    if (this.policy === 'least-connections') {
+      let best: Backend | undefined;
+      for (let i = 0; i < this.backends.length; i++) {
+        const b = this.backends[(this.next + i) % this.backends.length]!;
+        if (b.up && (best === undefined || b.open < best.open)) best = b;
+      }
+      this.next = (this.next + 1) % Math.max(1, this.backends.length);
+      return best;
+    }
     for (let i = 0; i < this.backends.length; i++) {
       const b = this.backends[(this.next + i) % this.backends.length]!;
       if (b.up) {
@@ -187,9 +206,11 @@ export class TcpBalancer {
     };
     this.routed.push(conn);
     this.sockets.add(client);
+    if (target !== undefined) target.open++;
     client.once('close', () => {
       conn.closedAt ??= Date.now();
       this.sockets.delete(client);
+      if (target !== undefined) target.open--;
     });
     if (target === undefined) {
       conn.failure = 'no backend up';
