@@ -315,6 +315,8 @@ describe('docs: snippets', function () {
         AMQP_URL,
         KEY_PREFIX: `snippets-${run}:`,
         AMQP_QUEUE: `queue/guest/snippets-cluster-${run}`,
+        // Each connection, subscription and binding in the logs shown if a message does not arrive.
+        LOG_LEVEL: 'debug',
       };
       const commands = lines.map((l) =>
         l
@@ -323,8 +325,10 @@ describe('docs: snippets', function () {
           .replaceAll('redis://127.0.0.1:6379', REDIS_URL),
       );
       // One at a time: each npm run start:* builds first.
+      const processes: { command: string; output: () => string }[] = [];
       for (const [i, command] of commands.entries()) {
         const p = sh(command, env);
+        processes.push({ command, output: p.output });
         const want = i === 0 ? 'connected to RabbitMQ' : 'edge running';
         await waitUntil(() => p.output().includes(want) || p.child.exitCode !== null, want, WAIT_MS);
         expect(p.output(), command).to.include(want);
@@ -338,8 +342,16 @@ describe('docs: snippets', function () {
       try {
         for (const c of clients) await c.waitReady();
         await runToEnd('publish.sh');
-        for (const c of clients)
-          await c.waitFor((x) => x.messages().length === 1, 'the message on each edge');
+        for (const [i, c] of clients.entries()) {
+          await c
+            .waitFor((x) => x.messages().length === 1, `the message on edge ${i + 1}`)
+            .catch((err: Error) => {
+              const tails = processes.map(
+                (p) => `--- ${p.command}\n${p.output().trim().split('\n').slice(-40).join('\n')}`,
+              );
+              throw new Error(`${err.message}\n${tails.join('\n')}`);
+            });
+        }
       } finally {
         for (const c of clients) c.close();
       }
