@@ -19,7 +19,7 @@ import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js'
 import { referenceVariant } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { errorDetail } from '@events-proxy/runtime';
-import type { BalancePolicy } from '../test/support/tcp-balancer.js';
+import { BALANCE_POLICIES } from '../test/support/tcp-balancer.js';
 
 const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
@@ -90,15 +90,13 @@ async function main(): Promise<number> {
   const rebalanceTolerance = optional(values['rebalance-tolerance'], false, 0);
   const rebalanceRate = optional(values['rebalance-rate'], true, 1);
   const balanceTimeout = optional(values['balance-timeout'], false, 1);
-  const balancerPolicy = values.balancer as BalancePolicy | undefined;
+  const balancerPolicy = BALANCE_POLICIES.find((p) => p === values.balancer);
   if (
     unknown.length > 0 ||
     targets.some((t) => t !== 'edge' && t !== 'reference') ||
     !Number.isInteger(edges) ||
-    (balancerPolicy !== undefined &&
-      balancerPolicy !== 'round-robin' &&
-      balancerPolicy !== 'least-connections') ||
     edges < 1 ||
+    (values.balancer !== undefined && balancerPolicy === undefined) ||
     ![
       clients,
       v1Clients,

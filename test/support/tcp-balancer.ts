@@ -44,7 +44,8 @@ interface Backend {
 }
 
 /** How a new connection picks among the backends that are up. */
-export type BalancePolicy = 'round-robin' | 'least-connections';
+export const BALANCE_POLICIES = ['round-robin', 'least-connections'] as const;
+export type BalancePolicy = (typeof BALANCE_POLICIES)[number];
 
 export class TcpBalancer {
   /** Every connection accepted, in order. */

@@ -40,10 +40,10 @@ export interface RebalancerDeps {
  * reports its counts and reads the other edges'; above the ready edges' mean by more than
  * REBALANCE_TOLERANCE (or above it while another edge is as far below it), it ends v2 streams,
  * youngest first, at most REBALANCE_RATE_PER_SECOND, towards the mean, until the tier is within
- * half the tolerance (never below the mean). It moves nothing while the tier's total is changing (clients
- * arriving or leaving in numbers), nor without a history (a move would cost a `gap`). Their
- * clients resume through the Service, on whichever ready edge it picks. Nothing here is needed for correctness: while Redis cannot be reached the
- * edge simply stops rebalancing.
+ * half the tolerance (never below the mean). It moves nothing while the tier's total is changing
+ * (clients arriving or leaving in numbers), nor without a history (a move would cost a `gap`).
+ * Their clients resume through the Service, on whichever ready edge it picks. Nothing here is
+ * needed for correctness: while Redis cannot be reached the edge simply stops rebalancing.
  */
 export class Rebalancer {
   readonly edgeId = `${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -67,7 +67,7 @@ export class Rebalancer {
     this.moves = deps.config.tolerance > 0 && deps.lossless;
     if (deps.config.tolerance > 0 && !deps.lossless) {
       deps.logger.warn(
-        'not rebalancing the edge tier: with HISTORY_SECONDS=0 a moved v2 stream would resume with a gap',
+        'not rebalancing the edge tier: with HISTORY_SECONDS=0 a moved v2 stream would resume with a gap; set HISTORY_SECONDS above 0 (on the ingest and the edges) to rebalance, or REBALANCE_TOLERANCE=0 to silence this',
       );
     }
   }
