@@ -45,6 +45,16 @@ const LAYERS = {
       message: `libs/protocol does no I/O: no Redis, AMQP, HTTP or metrics clients (${DOC}).`,
     },
   ],
+  'libs/client': [
+    {
+      regex: onlyOurs(),
+      message: `libs/client is one self-contained module for browsers and Node: it imports no other @events-proxy package (${DOC}).`,
+    },
+    {
+      regex: '^(node:|(fs|net|http|https|http2|child_process|dgram|dns|tls|os|path|crypto|stream|events|buffer|util)(/|$))',
+      message: `libs/client runs in browsers too: no Node modules; fetch, streams and timers only (${DOC}).`,
+    },
+  ],
   'libs/runtime': [
     {
       regex: onlyOurs('protocol'),
@@ -154,6 +164,8 @@ export default tseslint.config(
   },
   ...packageConfigs,
   { files: ['**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  // The client library runs in browsers and Node: browser globals (its src is also checked above).
+  { files: ['libs/client/src/**/*.ts'], languageOptions: { globals: { ...globals.browser } } },
   // The inspector page's script runs in the browser (plain JS, no build step).
   { files: ['services/edge/inspector/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 );

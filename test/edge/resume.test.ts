@@ -123,8 +123,8 @@ describe('edge: v2 resumable streams', () => {
     for (const t of edges.splice(0)) await t.stop();
   });
 
-  it('starts with a jittered retry field, then ready and messages carrying cursors, byte for byte', async () => {
-    const t = await edge({ SSE_RETRY_MS: '1500' });
+  it('starts with a jittered retry field, then ready (with the ping interval) and messages carrying cursors, byte for byte', async () => {
+    const t = await edge({ SSE_RETRY_MS: '1500', PING_INTERVAL_SECONDS: '7' });
     const b = fresh();
     const r = await open(v2(t, [b]));
     await ready(r);
@@ -142,7 +142,7 @@ describe('edge: v2 resumable streams', () => {
     const v1Frame = m1.frame.toString();
     expect(r.body).to.equal(
       retry![0] +
-        `event: ready\ndata: {}\nid: ${start.id}\n\n` +
+        `event: ready\ndata: {"pingIntervalSeconds":7}\nid: ${start.id}\n\n` +
         v1Frame.replace(/id: -\n\n$/, `id: ${m1.cursor}\n\n`) +
         m2.frame.toString().replace(/id: -\n\n$/, `id: ${m2.cursor}\n\n`),
     );

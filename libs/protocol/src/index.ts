@@ -23,6 +23,7 @@ export {
   pingFrame,
   retryField,
   sseFrameWithId,
+  v2ReadyData,
   withEventId,
   type V2EventKind,
 } from './sse.js';

@@ -32,6 +32,14 @@ export function errorFrame(message: string): string {
  */
 export type V2EventKind = EventKind | 'gap';
 
+/**
+ * v2's `ready` data tells the client how often the server pings, so it can tell a stream that went
+ * silent (a dropped link with no FIN) from a quiet one (DESIGN.md §3d). v1's stays `{}`.
+ */
+export function v2ReadyData(pingIntervalSeconds: number): string {
+  return JSON.stringify({ pingIntervalSeconds });
+}
+
 export function sseFrameWithId(kind: V2EventKind, dataJson: string, id: string): string {
   return `event: ${kind}\ndata: ${dataJson}\nid: ${id}\n\n`;
 }

@@ -2,7 +2,9 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import type { ConnectHandler, ProtocolVersion } from './connect-handler.js';
 import { PREFLIGHT_HEADERS, corsHeaders } from './cors.js';
+import { addClientScriptRoute } from './client-script.js';
 import { addInspectorRoutes, notFound, type InspectorFiles } from './inspector.js';
+import type { StaticFile } from './static-file.js';
 
 export interface AppOptions {
   /** CORS_ORIGINS: `*` or the allowed origins. */
@@ -14,6 +16,8 @@ export interface AppOptions {
   readonly uptimeSeconds: () => number;
   /** The inspector page's files, served at `/` and `/inspector/`; absent: those paths are 404. */
   readonly inspector?: InspectorFiles;
+  /** The client library's browser build, served at /client/events-proxy-client.js; absent: 404. */
+  readonly clientScript?: StaticFile;
 }
 
 /** The three prefixes the original service answered on; they are aliases. */
@@ -94,6 +98,7 @@ export function createApp(opts: AppOptions): Express {
       res.status(200).json({ alive: true, uptime: opts.uptimeSeconds() });
     },
   );
+  if (opts.clientScript) addClientScriptRoute(app, opts.clientScript);
   if (opts.inspector) addInspectorRoutes(app, opts.inspector);
   app.use((req, res) => {
     res.status(404).json(notFound(req));

@@ -20,7 +20,7 @@ import { errorEvent, type SseConnection } from './sse-connection.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { EdgeMetrics, RejectReason } from './metrics.js';
 import { parseResumePoint, type ResumePoint } from './resume-point.js';
-import { freshStart, resumedStart, type PlannedStart } from './stream-start.js';
+import { ReadyFrames, freshStart, resumedStart, type PlannedStart } from './stream-start.js';
 import { OutFrame } from './writer.js';
 
 export interface ConnectHandlerDeps {
@@ -86,6 +86,7 @@ const historyFailed = (err: unknown): never => {
 export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
   const { config, connections, metrics, logger, history, admission } = deps;
   const channelOf = names(config.keyPrefix).channel;
+  const v2Ready = new ReadyFrames(config.pingIntervalSeconds);
   const limits: BindingLimits = {
     maxBindings: config.maxBindingsPerConnection,
     allowedExchangePrefixes: config.allowedExchangePrefixes,
@@ -149,8 +150,8 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
         // this start is no gap).
         planned =
           resume === undefined
-            ? freshStart(await history.newest().catch(historyFailed))
-            : await resumedStart(history, conn.channels, resume, Date.now()).catch(historyFailed);
+            ? freshStart(v2Ready, await history.newest().catch(historyFailed))
+            : await resumedStart(v2Ready, history, conn.channels, resume, Date.now()).catch(historyFailed);
       }
     } catch (err) {
       if (conn.isClosed) return;

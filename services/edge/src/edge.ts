@@ -21,6 +21,7 @@ import { errorEvent, type ErrorEvent } from './sse-connection.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { clientErrorListener, connectMethodListener } from './http-refusals.js';
 import { Hub } from './hub.js';
+import { loadClientScript } from './client-script.js';
 import { loadInspectorFiles } from './inspector.js';
 import { createEdgeMetrics } from './metrics.js';
 import { Rebalancer } from './rebalancer.js';
@@ -164,6 +165,7 @@ export function createEdge(deps: EdgeDeps): Edge {
       isDraining: () => draining,
     }),
     uptimeSeconds: () => process.uptime(),
+    clientScript: loadClientScript(),
     ...(config.inspectorEnabled ? { inspector: loadInspectorFiles() } : {}),
   });
   const server = http.createServer(

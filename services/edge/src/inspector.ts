@@ -2,11 +2,17 @@
  * The live inspector page (`/` and `/inspector/`): three static files in services/edge/inspector/,
  * read once at start and served from memory. The page is a plain client of the public protocol.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Express, Request, Response } from 'express';
 import { errorText } from '@events-proxy/runtime';
+import {
+  IMMUTABLE,
+  requestedVersion,
+  sendStaticFile,
+  staticFile,
+  type StaticFile as File,
+} from './static-file.js';
 
 /** Where the page's files are, beside src/ and dist/ alike (the Dockerfile copies the folder). */
 export const INSPECTOR_DIR = fileURLToPath(new URL('../inspector/', import.meta.url));
@@ -23,26 +29,10 @@ export const INSPECTOR_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Assets are requested as `<name>?v=<hash of their content>`, so a browser may keep them a year. */
-const IMMUTABLE = 'public, max-age=31536000, immutable';
-
-interface File {
-  readonly body: Buffer;
-  readonly type: string;
-  readonly etag: string;
-  /** The start of the content hash, used as `?v=` in the references to an asset. */
-  readonly version: string;
-}
-
 const ASSETS = {
   'inspector.css': 'text/css; charset=utf-8',
   'inspector.js': 'text/javascript; charset=utf-8',
 };
-
-function file(body: Buffer, type: string): File {
-  const hash = createHash('sha256').update(body).digest('base64url');
-  return { body, type, etag: `"${hash.slice(0, 27)}"`, version: hash.slice(0, 12) };
-}
 
 export interface InspectorFiles {
   /** The page as served at `/` (assets under `inspector/`) and at `/inspector/` (assets beside it). */
@@ -60,7 +50,8 @@ export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
   const assets = new Map<string, File>();
   try {
     html = readFileSync(`${dir}index.html`, 'utf8');
-    for (const [name, type] of Object.entries(ASSETS)) assets.set(name, file(readFileSync(dir + name), type));
+    for (const [name, type] of Object.entries(ASSETS))
+      assets.set(name, staticFile(readFileSync(dir + name), type));
   } catch (err) {
     throw new Error(
       `the inspector page's files are missing from ${dir} (${errorText(err)}); ` +
@@ -76,22 +67,17 @@ export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
       if (!out.includes(ref)) throw new Error(`${dir}index.html does not reference ${ref}`);
       out = out.replace(ref, `${attr}="${folder}${name}?v=${asset.version}"`);
     }
-    return file(Buffer.from(out), 'text/html; charset=utf-8');
+    return staticFile(Buffer.from(out), 'text/html; charset=utf-8');
   };
   return { pageAtRoot: page('inspector/'), pageInFolder: page(''), assets };
 }
 
+/** Assets are requested as `<name>?v=<hash of their content>`, so a browser may keep them a year. */
 function send(res: Response, f: File, cacheControl: string): void {
-  res.set({
-    'Content-Type': f.type,
-    'Cache-Control': cacheControl,
-    ETag: f.etag,
+  sendStaticFile(res, f, cacheControl, {
     'Content-Security-Policy': INSPECTOR_CSP,
-    'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
   });
-  // res.send answers 304 itself when If-None-Match matches the ETag set above.
-  res.status(200).send(f.body);
 }
 
 const pathOf = (req: Request): string => req.originalUrl.split('?')[0] ?? '';
@@ -114,8 +100,7 @@ export function addInspectorRoutes(app: Express, files: InspectorFiles = loadIns
   });
   for (const [name, asset] of files.assets) {
     app.get(`/inspector/${name}`, (req, res) => {
-      const version = /[?&]v=([^&]*)/.exec(queryOf(req))?.[1];
-      send(res, asset, version === asset.version ? IMMUTABLE : 'no-cache');
+      send(res, asset, requestedVersion(req.originalUrl) === asset.version ? IMMUTABLE : 'no-cache');
     });
   }
 }

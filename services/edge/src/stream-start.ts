@@ -1,5 +1,5 @@
 import { planReplay, type History } from '@events-proxy/cluster';
-import { gapFrame, sseFrameWithId, withEventId, type Cursor } from '@events-proxy/protocol';
+import { gapFrame, sseFrameWithId, v2ReadyData, withEventId, type Cursor } from '@events-proxy/protocol';
 import type { ResumePoint } from './resume-point.js';
 import type { StreamStart } from './sse-connection.js';
 import { OutFrame } from './writer.js';
@@ -10,13 +10,22 @@ export interface PlannedStart {
   readonly gap: boolean;
 }
 
-function readyFrame(cursor: Cursor): OutFrame {
-  return new OutFrame(Buffer.from(sseFrameWithId('ready', '{}', cursor)));
+/** What every v2 `ready` of this edge says: `{"pingIntervalSeconds":<n>}`, rendered once. */
+export class ReadyFrames {
+  private readonly data: string;
+
+  constructor(pingIntervalSeconds: number) {
+    this.data = v2ReadyData(pingIntervalSeconds);
+  }
+
+  at(cursor: Cursor): OutFrame {
+    return new OutFrame(Buffer.from(sseFrameWithId('ready', this.data, cursor)));
+  }
 }
 
 /** A fresh v2 stream starts at the newest position (read after its channels were subscribed). */
-export function freshStart(newest: Cursor): PlannedStart {
-  return { start: { ready: readyFrame(newest), cursor: newest, replay: [], readThrough: [] }, gap: false };
+export function freshStart(ready: ReadyFrames, newest: Cursor): PlannedStart {
+  return { start: { ready: ready.at(newest), cursor: newest, replay: [], readThrough: [] }, gap: false };
 }
 
 /**
@@ -25,6 +34,7 @@ export function freshStart(newest: Cursor): PlannedStart {
  * newest position (another installation's, or from before the clock went back) is a gap too.
  */
 export async function resumedStart(
+  ready: ReadyFrames,
   history: History,
   channels: readonly string[],
   resume: ResumePoint,
@@ -32,7 +42,7 @@ export async function resumedStart(
 ): Promise<PlannedStart> {
   const newest = await history.newest();
   // A time not reached yet asks for what is received from then on: everything after now.
-  if (resume.after > newest && resume.receivedSince !== undefined) return freshStart(newest);
+  if (resume.after > newest && resume.receivedSince !== undefined) return freshStart(ready, newest);
   // History off, or a cursor ahead of the newest position: nothing can be proven.
   const plan =
     resume.after > newest || history.retention.retentionMs === 0
@@ -46,7 +56,7 @@ export async function resumedStart(
   const cursor = plan.gapTo ?? resume.after;
   return {
     start: {
-      ready: readyFrame(cursor),
+      ready: ready.at(cursor),
       cursor,
       ...(plan.gapTo !== undefined
         ? { gap: new OutFrame(Buffer.from(gapFrame(resume.from, plan.gapTo))) }
