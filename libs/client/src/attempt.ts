@@ -81,7 +81,9 @@ export async function runAttempt(req: AttemptRequest): Promise<AttemptEnd> {
     const parser = createParser({ onEvent: req.onEvent, onRetry: req.onRetry });
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    // A read after an abort rejects: the catch below tells that from a failure.
+    // Node 20's fetch never settles a read pending when the request is aborted after the body's
+    // last byte: cancelling the reader settles it (done) everywhere.
+    req.signal.addEventListener('abort', () => void reader.cancel().catch(() => undefined));
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
       req.onBytes();
       parser.feed(decoder.decode(chunk.value, { stream: true }));

@@ -187,6 +187,7 @@ export class NetworkStream {
       const ping = typeof body.pingIntervalSeconds === 'number' ? body.pingIntervalSeconds : undefined;
       if (ping !== undefined) this.#silenceMs = ping * 1000 + WATCHDOG_GRACE_MS;
       this.#ready = true;
+      this.#arm();
       this.#emit({ kind: 'ready', data: { cursor, pingIntervalSeconds: ping } });
       this.#emit({ kind: 'status', data: 'open' });
     }
