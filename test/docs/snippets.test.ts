@@ -92,6 +92,11 @@ const NOT_RUN: Record<string, string> = {
     "a response header of the application's backend; test/e2e/auth-browser.test.ts sets such a cookie and streams with it in Chromium",
   'const source = new EventSource(':
     'needs HTTPS origins of a real domain; test/e2e/auth-browser.test.ts opens the same EventSource (withCredentials, cross-origin) in Chromium',
+  '<ul id="messages"></ul>': 'docs/client.md: run in Chromium by test/docs/client.test.ts',
+  "import { connect, type StreamMessage } from '@events-proxy/client';":
+    'docs/client.md: bundled with esbuild and run in Chromium by test/docs/client.test.ts',
+  "import { connect } from '@events-proxy/client';":
+    'docs/client.md: the store and the Node program, run by test/docs/client.test.ts',
   '# Open connections per edge pod (what the HPA sees), and the total.':
     'PromQL for a Prometheus; the metric names are checked in test/docs/docs.test.ts',
 };
