@@ -14,6 +14,21 @@ const importing = (source: string, names = 'x'): string =>
 const VIOLATIONS: { name: string; file: string; code: string; rule?: string }[] = [
   { name: 'protocol importing ioredis', file: 'libs/protocol/src/x.ts', code: importing('ioredis', 'Redis') },
   {
+    name: 'client importing @events-proxy/protocol',
+    file: 'libs/client/src/x.ts',
+    code: importing('@events-proxy/protocol', 'TopicMatcher'),
+  },
+  {
+    name: 'client importing node:http',
+    file: 'libs/client/src/x.ts',
+    code: importing('node:http', 'request'),
+  },
+  {
+    name: 'client importing events',
+    file: 'libs/client/src/x.ts',
+    code: importing('events', 'EventEmitter'),
+  },
+  {
     name: 'protocol importing node:net',
     file: 'libs/protocol/src/x.ts',
     code: importing('node:net', 'connect'),
@@ -98,6 +113,11 @@ const VIOLATIONS: { name: string; file: string; code: string; rule?: string }[] 
 ];
 
 const ALLOWED: { name: string; file: string; code: string }[] = [
+  {
+    name: 'client importing eventsource-parser',
+    file: 'libs/client/src/x.ts',
+    code: importing('eventsource-parser', 'createParser'),
+  },
   {
     name: 'edge importing @events-proxy/cluster',
     file: 'services/edge/src/x.ts',
