@@ -1,7 +1,9 @@
 /**
  * The inspector page's HTTP answers: `/` and `/inspector/` serve it with a strict CSP, its assets are
- * content-addressed and cached, and INSPECTOR_ENABLED=false leaves only the API (404 JSON).
+ * content-addressed and cached, its script imports the client library this edge serves (at that
+ * build's version), and INSPECTOR_ENABLED=false leaves only the API (404 JSON).
  */
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
 import { startEdge, type TestEdge } from './harness.js';
 import { fetchAll } from './raw-http.js';
@@ -69,6 +71,31 @@ describe('edge: the inspector page', () => {
     }
   });
 
+  it("imports the client library from this edge, at the version it serves, under the page's CSP", async () => {
+    for (const pagePath of ['/', '/inspector/']) {
+      const page = await fetchAll(`${t.base}${pagePath}`);
+      const jsRef = assetRefs(page.body).find((r) => r.includes('.js'))!;
+      const jsUrl = new URL(jsRef, `${t.base}${pagePath}`);
+      expect(jsUrl.pathname).to.equal('/inspector/inspector.js');
+      const js = await fetchAll(jsUrl.href);
+      const specifiers = [...js.body.matchAll(/^import\b[^;]*?\bfrom\s*'([^']*)'/gm)].map((m) => m[1] ?? '');
+      expect(specifiers).to.have.length(1);
+      // Relative to the script, whichever page loaded it: same origin, so `script-src 'self'` allows it.
+      const clientUrl = new URL(specifiers[0]!, jsUrl);
+      expect(clientUrl.origin).to.equal(t.base);
+      expect(clientUrl.pathname).to.equal('/client/events-proxy-client.js');
+      const version = clientUrl.searchParams.get('v');
+      const client = await fetchAll(clientUrl.href);
+      expect(client.status).to.equal(200);
+      expect(client.headers['content-type']).to.match(/^text\/javascript/);
+      expect(client.headers['cache-control']).to.equal('public, max-age=31536000, immutable');
+      // The version is the content's: a new client build changes this URL, and so inspector.js's.
+      expect(version).to.equal(
+        createHash('sha256').update(Buffer.from(client.body)).digest('base64url').slice(0, 12),
+      );
+    }
+  });
+
   it('answers a matching If-None-Match with 304', async () => {
     const page = await fetchAll(`${t.base}/`);
     const again = await fetchAll(`${t.base}/`, { 'If-None-Match': String(page.headers['etag']) });
@@ -108,5 +135,6 @@ describe('edge: the inspector page', () => {
       expect(res.headers, path).not.to.have.property('content-security-policy');
     }
     expect((await fetchAll(`${off.base}/v1/ping`)).status).to.equal(200);
+    expect((await fetchAll(`${off.base}/client/events-proxy-client.js`)).status).to.equal(200);
   });
 });

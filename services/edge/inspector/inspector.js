@@ -1,24 +1,17 @@
-// The Pulse inspector: a plain client of the events proxy's public protocol (docs/protocol.md).
+// The Pulse inspector: the first user of the client library (@events-proxy/client, docs/client.md),
+// which every edge serves at /client/events-proxy-client.js. It streams the v2 protocol
+// (docs/protocol.md): the library resumes after every drop, backs off and retries by itself.
 // No framework, no build step. Message content is untrusted: it only ever reaches the page through
 // textContent and DOM nodes, never innerHTML.
+//
+// This file is always served at /inspector/inspector.js, so `../client/` is the edge's /client/
+// whether the page is at / or /inspector/. The edge adds the client's version (`?v=`) to this import
+// when it loads the page (services/edge/src/inspector.ts); keep it a plain static import.
+import { connect } from '../client/events-proxy-client.js';
 
-/** The protocol version this page speaks. Set to 2 once the v2 routes exist: it then resumes. */
-const API_VERSION = 1;
-const CONNECT_PATH = `api/events/v${API_VERSION}/connect/`;
-/**
- * The server's errors that a later try can cure, so the page reconnects after them with backoff: a
- * draining edge (services/edge/src/connect-handler.ts), RabbitMQ or Redis briefly unreachable, the
- * ingest tier slow to bind (libs/protocol control.ts). Bad input and unknown exchanges stay closed.
- */
-const TRANSIENT_ERRORS = [
-  /^Server is shutting down; please reconnect$/,
-  /; retry shortly$/,
-  /^Timed out after \d+s waiting for the binding /,
-  /^Could not subscribe to the message bus: /,
-];
-const isTransient = (text) => TRANSIENT_ERRORS.some((re) => re.test(text));
-const RECONNECT_MIN_MS = 1000;
-const RECONNECT_MAX_MS = 30_000;
+/** The v2 connect route, for the curl snippet (the library adds it to the base URL by itself). */
+const CONNECT_PATH = 'api/events/v2/connect/';
+const CLIENT_PATH = 'client/events-proxy-client.js';
 const RENDER_DELAY_MS = 50;
 const PREVIEW_CHARS = 160;
 
@@ -52,11 +45,17 @@ const ui = {
 
 /** @type {{exchange: string, routingKeyPattern: string}[]} */
 let bindings = [];
-/** Kept messages, oldest first, at most `cap`. */
+/**
+ * Kept messages, oldest first, at most `cap` of them, and between them the gaps the server
+ * announced (`{ seq, receivedAt, gap: { from, to } }`), where messages may be missing.
+ */
 let kept = [];
+/** How many of `kept` are gaps. */
+let keptGaps = 0;
 let cap = Number(ui.cap.value);
 let received = 0;
 let dropped = 0;
+let gaps = 0;
 let seq = 0;
 /** Highest `seq` already in the list (or skipped by the filter). */
 let renderedUpTo = 0;
@@ -64,10 +63,10 @@ let renderTimer = 0;
 let paused = false;
 let filterText = '';
 
-let source = null;
+/** The library's stream for the current bindings, or null. */
+let stream = null;
+/** Where the last stream got to, for the Reconnect button: it resumes from there. */
 let lastCursor = '';
-let reconnectTimer = 0;
-let reconnectDelay = RECONNECT_MIN_MS;
 
 /** The proxy's root URL, whether the page is served at `/` or at `/inspector/`. */
 const root = new URL(location.pathname.replace(/inspector\/?$/, '').replace(/[^/]*$/, ''), location.origin)
@@ -132,10 +131,7 @@ function queryFor(list) {
 }
 
 function streamUrl(list) {
-  const query = `bindings=${encodeURIComponent(JSON.stringify({ bindings: list }))}`;
-  const since =
-    API_VERSION >= 2 && lastCursor && lastCursor !== '-' ? `&since=${encodeURIComponent(lastCursor)}` : '';
-  return `${root}${CONNECT_PATH}?${query}${since}`;
+  return `${root}${CONNECT_PATH}?bindings=${encodeURIComponent(JSON.stringify({ bindings: list }))}`;
 }
 
 // ---- connection ----------------------------------------------------------------------------------
@@ -148,102 +144,116 @@ function setStatus(state, label, detail) {
 }
 
 function disconnect() {
-  clearTimeout(reconnectTimer);
-  reconnectTimer = 0;
-  if (source) source.close();
-  source = null;
+  const old = stream;
+  stream = null;
+  old?.close();
 }
 
-function connect() {
+/**
+ * Opens the stream for the current bindings; with `resume`, from where the last one got to. The
+ * library reconnects by itself after a drop, a drain or a retryable error (resuming from its last
+ * cursor, so nothing is lost or repeated) and stops only on a terminal error.
+ */
+function start({ resume = false } = {}) {
   disconnect();
   if (bindings.length === 0) {
     setStatus('idle', 'Idle', 'Add a binding to start');
     return;
   }
-  const es = new EventSource(streamUrl(bindings));
-  source = es;
-  setStatus('connecting', 'Connecting', `Binding ${plural(bindings.length, 'binding')}…`);
-  const mine = (fn) => (e) => {
-    if (source !== es) return;
-    if (e.lastEventId) lastCursor = e.lastEventId;
-    fn(e);
+  const since = resume && lastCursor ? lastCursor : undefined;
+  let s;
+  try {
+    s = connect({ url: root, bindings, ...(since ? { since } : {}) });
+  } catch (err) {
+    setStatus('closed', 'Closed', err instanceof Error ? err.message : String(err));
+    return;
+  }
+  stream = s;
+  setStatus(
+    'connecting',
+    since ? 'Resuming' : 'Connecting',
+    `Binding ${plural(bindings.length, 'binding')}…`,
+  );
+  /** Events of a stream the page has since replaced are ignored. */
+  const mine = (fn) => (value) => {
+    if (stream !== s) return;
+    if (s.lastCursor) lastCursor = s.lastCursor;
+    fn(value);
   };
-  es.addEventListener(
-    'ready',
-    mine(() => {
-      reconnectDelay = RECONNECT_MIN_MS;
-      setStatus('ready', 'Ready', `Receiving messages for ${plural(bindings.length, 'binding')}`);
-    }),
-  );
-  es.addEventListener(
+  /** The last retryable error, said while the library retries. */
+  let problem = '';
+  s.on(
     'message',
-    mine((e) => receive(e.data)),
+    mine((m) => receive(m)),
   );
-  es.addEventListener(
-    'ping',
-    mine(() => {
-      ui.status.dataset.lastPing = new Date().toISOString();
-    }),
+  s.on(
+    'gap',
+    mine((g) => receiveGap(g)),
   );
-  es.addEventListener(
+  s.on(
     'error',
     mine((e) => {
-      if (typeof e.data === 'string') {
-        // The server's `error` event: it ends the stream. Its text is shown as sent.
-        let text = e.data;
-        try {
-          const parsed = JSON.parse(e.data);
-          text = typeof parsed === 'string' ? parsed : JSON.stringify(parsed);
-        } catch {
-          // shown raw
-        }
-        es.close();
-        closed(text, isTransient(text));
-      } else if (es.readyState === EventSource.CONNECTING) {
-        // The browser retries on its own (v2 resumes this way; v1 answers the retry with 204).
-        setStatus('connecting', 'Reconnecting', 'The connection dropped; the browser is retrying');
-      } else {
-        es.close();
-        closed('The connection was lost', true);
+      // Terminal: the stream is over (its status becomes closed); the text is shown as sent.
+      if (e.terminal) return setStatus('closed', 'Closed', e.message);
+      problem = e.message;
+      setStatus('connecting', 'Reconnecting', `${problem} (retrying; it resumes where it left off)`);
+    }),
+  );
+  s.on(
+    'status',
+    mine((status) => {
+      if (status === 'open') {
+        problem = '';
+        setStatus('ready', 'Ready', `Receiving messages for ${plural(bindings.length, 'binding')}`);
+      } else if (status === 'reconnecting') {
+        setStatus(
+          'connecting',
+          'Reconnecting',
+          problem
+            ? `${problem} (retrying; it resumes where it left off)`
+            : 'The stream ended; reconnecting to resume where it left off',
+        );
+      } else if (status === 'closed' && ui.status.dataset.state !== 'closed') {
+        setStatus('closed', 'Closed', 'The stream was closed');
       }
     }),
   );
-}
-
-function closed(text, retry) {
-  source = null;
-  setStatus('closed', 'Closed', text);
-  if (!retry) return;
-  // Jittered backoff, so that the clients of a drained edge do not all come back at once.
-  const delay = Math.round(reconnectDelay * (0.8 + Math.random() * 0.4));
-  reconnectDelay = Math.min(RECONNECT_MAX_MS, reconnectDelay * 2);
-  ui.status.dataset.reconnectInMs = String(delay);
-  reconnectTimer = setTimeout(connect, delay);
-  ui.statusDetail.textContent = `${text} (reconnecting in ${Math.ceil(delay / 1000)} s)`;
 }
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 // ---- messages ------------------------------------------------------------------------------------
 
-function receive(raw) {
-  let data;
-  try {
-    data = JSON.parse(raw);
-  } catch {
-    return;
-  }
+/** A message from the library: `{ payload, exchange, routingKey, redelivered, routes, cursor }`. */
+function receive(data) {
   received++;
-  kept.push({ seq: ++seq, receivedAt: new Date(), data, raw, search: undefined });
+  kept.push({ seq: ++seq, receivedAt: new Date(), data, search: undefined });
   // Trimmed in batches (at each render, or at twice the cap), not once per message.
-  if (kept.length >= 2 * cap) trim();
+  if (kept.length - keptGaps >= 2 * cap) trim();
   scheduleRender();
 }
 
+/** The server could not prove that nothing was missed between two cursors: said in the list. */
+function receiveGap({ from, to }) {
+  gaps++;
+  keptGaps++;
+  kept.push({ seq: ++seq, receivedAt: new Date(), gap: { from: String(from), to: String(to) } });
+  scheduleRender();
+}
+
+/** Drops the oldest messages (and the gaps among them) until at most `cap` messages are kept. */
 function trim() {
-  if (kept.length <= cap) return;
-  dropped += kept.length - cap;
-  kept.splice(0, kept.length - cap);
+  let excess = kept.length - keptGaps - cap;
+  if (excess <= 0) return;
+  let cut = 0;
+  for (; excess > 0; cut++) {
+    if (kept[cut].gap) keptGaps--;
+    else {
+      excess--;
+      dropped++;
+    }
+  }
+  kept.splice(0, cut);
 }
 
 function scheduleRender() {
@@ -252,9 +262,10 @@ function scheduleRender() {
 }
 
 function matches(m) {
-  if (filterText === '') return true;
+  if (filterText === '' || m.gap) return true;
+  const { exchange, routingKey, routes, payload } = m.data;
   m.search ??=
-    `${m.data.exchange}\n${m.data.routingKey}\n${(m.data.routes ?? []).join('\n')}\n${m.raw}`.toLowerCase();
+    `${exchange}\n${routingKey}\n${(routes ?? []).join('\n')}\n${JSON.stringify(payload)}`.toLowerCase();
   return m.search.includes(filterText);
 }
 
@@ -265,7 +276,7 @@ function render() {
   if (!paused) {
     const fresh = [];
     for (let i = kept.length - 1; i >= 0 && kept[i].seq > renderedUpTo; i--) {
-      if (matches(kept[i])) fresh.push(messageNode(kept[i]));
+      if (matches(kept[i])) fresh.push(kept[i].gap ? gapNode(kept[i]) : messageNode(kept[i]));
     }
     if (kept.length > 0) renderedUpTo = kept[kept.length - 1].seq;
     if (fresh.length > 0) ui.messages.prepend(...fresh);
@@ -296,6 +307,24 @@ function el(tag, className, text) {
 function timeText(d) {
   const pad = (n, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+function gapNode(g) {
+  const li = el('li', 'gap');
+  li.dataset.seq = String(g.seq);
+  const time = el('time', 'gap-time', timeText(g.receivedAt));
+  time.dateTime = g.receivedAt.toISOString();
+  const text = el('span', 'gap-text');
+  text.append(
+    el('strong', '', 'Messages may be missing here'),
+    ' between ',
+    el('code', 'gap-from', g.gap.from),
+    ' and ',
+    el('code', 'gap-to', g.gap.to),
+    ': the server could not prove that it replayed everything published meanwhile.',
+  );
+  li.append(time, text);
+  return li;
 }
 
 function messageNode(m) {
@@ -338,22 +367,26 @@ function messageNode(m) {
 }
 
 function updateCounts() {
-  const shown = ui.messages.childElementCount;
+  const keptMessages = kept.length - keptGaps;
+  const shown = ui.messages.querySelectorAll(':scope > li.message').length;
   ui.noMessages.hidden = kept.length > 0;
   const parts = [];
-  if (kept.length === 0) parts.push(received === 0 ? 'No messages yet' : 'No messages kept');
+  if (keptMessages === 0) parts.push(received === 0 ? 'No messages yet' : 'No messages kept');
   else if (filterText !== '' || paused)
-    parts.push(`${shown.toLocaleString()} shown of ${kept.length.toLocaleString()} kept`);
-  else parts.push(`${kept.length.toLocaleString()} kept`);
+    parts.push(`${shown.toLocaleString()} shown of ${keptMessages.toLocaleString()} kept`);
+  else parts.push(`${keptMessages.toLocaleString()} kept`);
   parts.push(`${received.toLocaleString()} received`);
   if (dropped > 0) parts.push(`${dropped.toLocaleString()} dropped (over ${cap.toLocaleString()})`);
+  if (gaps > 0) parts.push(`${plural(gaps, 'gap')}`);
   ui.counts.textContent = parts.join(' · ');
   ui.counts.dataset.received = String(received);
-  ui.counts.dataset.kept = String(kept.length);
-  const waiting = kept.length > 0 ? kept[kept.length - 1].seq - renderedUpTo : 0;
+  ui.counts.dataset.kept = String(keptMessages);
+  ui.counts.dataset.gaps = String(gaps);
+  let waiting = 0;
+  for (let i = kept.length - 1; i >= 0 && kept[i].seq > renderedUpTo; i--) if (!kept[i].gap) waiting++;
   ui.pausedNote.hidden = !paused;
   ui.pausedNote.textContent = paused
-    ? `Paused: ${plural(Math.min(waiting, kept.length), 'new message')} waiting. Messages are still received and kept.`
+    ? `Paused: ${plural(waiting, 'new message')} waiting. Messages are still received and kept.`
     : '';
 }
 
@@ -366,8 +399,9 @@ function bindingsChanged({ reconnect = true } = {}) {
   renderBindings();
   renderSnippets();
   if (reconnect) {
-    reconnectDelay = RECONNECT_MIN_MS;
-    connect();
+    // New bindings start from now: a cursor resumes the old ones' stream.
+    lastCursor = '';
+    start();
   }
 }
 
@@ -401,20 +435,22 @@ function renderSnippets() {
   ui.curl.textContent = `curl -N ${shellQuote(streamUrl(list))}`;
   const literal = JSON.stringify(list, null, 2);
   ui.js.textContent = [
-    `const bindings = ${literal};`,
-    `const es = new EventSource(`,
-    `  ${JSON.stringify(root + CONNECT_PATH)} +`,
-    `    '?bindings=' + encodeURIComponent(JSON.stringify({ bindings })),`,
-    `);`,
-    `es.addEventListener('ready', () => console.log('ready: messages published from now on arrive'));`,
-    `es.addEventListener('message', (e) => {`,
-    `  const { exchange, routingKey, routes, payload } = JSON.parse(e.data);`,
+    `// In a <script type="module">. It resumes by itself after a drop: nothing lost, nothing twice.`,
+    `import { connect } from ${JSON.stringify(root + CLIENT_PATH)};`,
+    ``,
+    `const stream = connect({`,
+    `  url: ${JSON.stringify(root)},`,
+    `  bindings: ${literal.replace(/\n/g, '\n  ')},`,
+    `});`,
+    `stream.on('ready', () => console.log('ready: messages published from now on arrive'));`,
+    `stream.on('message', ({ exchange, routingKey, routes, payload }) => {`,
     `  console.log(exchange, routingKey, routes, payload);`,
     `});`,
-    `es.addEventListener('error', (e) => {`,
-    `  if (e.data) console.error('server says:', JSON.parse(e.data)); // the stream then ends`,
-    `  es.close(); // to retry, open a new EventSource`,
+    `stream.on('gap', ({ from, to }) => console.warn('messages may be missing between', from, 'and', to));`,
+    `stream.on('error', ({ message, terminal }) => {`,
+    `  console.error(terminal ? 'stopped:' : 'retrying:', message); // it retries unless terminal`,
     `});`,
+    `// stream.lastCursor: pass it as \`since\` to a later connect() to carry on from there.`,
   ].join('\n');
   ui.link.textContent = location.href;
 }
@@ -441,10 +477,7 @@ ui.form.addEventListener('submit', (e) => {
   ui.exchange.focus();
 });
 
-ui.reconnect.addEventListener('click', () => {
-  reconnectDelay = RECONNECT_MIN_MS;
-  connect();
-});
+ui.reconnect.addEventListener('click', () => start({ resume: true }));
 
 ui.filter.addEventListener('input', () => {
   filterText = ui.filter.value.trim().toLowerCase();
@@ -465,14 +498,16 @@ ui.pause.addEventListener('click', () => {
 
 ui.clear.addEventListener('click', () => {
   kept = [];
+  keptGaps = 0;
   received = 0;
   dropped = 0;
+  gaps = 0;
   rerender();
 });
 
 ui.download.addEventListener('click', () => {
   const list = kept
-    .filter(matches)
+    .filter((m) => !m.gap && matches(m))
     .reverse()
     .map((m) => ({ receivedAt: m.receivedAt.toISOString(), ...m.data }));
   const blob = new Blob([JSON.stringify(list, null, 2) + '\n'], { type: 'application/json' });

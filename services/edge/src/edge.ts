@@ -151,6 +151,9 @@ export function createEdge(deps: EdgeDeps): Edge {
     logger,
   });
   const admission = new Admission({ config, limits: deps.clientLimits, metrics, logger });
+  // One copy of the client library's browser build: served at /client/events-proxy-client.js, and
+  // its version is what the inspector's script imports.
+  const clientScript = loadClientScript();
   const listener = createRequestListener({
     corsOrigins: config.corsOrigins,
     corsCredentials: config.auth.mode === 'jwt',
@@ -165,8 +168,8 @@ export function createEdge(deps: EdgeDeps): Edge {
       isDraining: () => draining,
     }),
     uptimeSeconds: () => process.uptime(),
-    clientScript: loadClientScript(),
-    ...(config.inspectorEnabled ? { inspector: loadInspectorFiles() } : {}),
+    clientScript,
+    ...(config.inspectorEnabled ? { inspector: loadInspectorFiles(clientScript) } : {}),
   });
   const server = http.createServer(
     {

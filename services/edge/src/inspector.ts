@@ -1,11 +1,13 @@
 /**
  * The live inspector page (`/` and `/inspector/`): three static files in services/edge/inspector/,
- * read once at start and served from memory. The page is a plain client of the public protocol.
+ * read once at start and served from memory. The page streams through the client library's browser
+ * build, which the edge serves at /client/events-proxy-client.js (client-script.ts).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Express, Request, Response } from 'express';
 import { errorText } from '@events-proxy/runtime';
+import { CLIENT_SCRIPT_PATH } from './client-script.js';
 import {
   IMMUTABLE,
   requestedVersion,
@@ -42,16 +44,35 @@ export interface InspectorFiles {
 }
 
 /**
+ * How inspector.js (always served at /inspector/inspector.js) imports the client library: relative,
+ * so the page works at `/`, at `/inspector/` and behind a proxy that serves the edge under a path.
+ */
+export const CLIENT_IMPORT = `..${CLIENT_SCRIPT_PATH}`;
+
+/**
+ * inspector.js with its import of the client library pointed at the client's current version
+ * (`?v=`), so that a new client build gives inspector.js a new hash too, and a browser that keeps
+ * inspector.js for a year never pairs it with a client it was not served with.
+ */
+function withClientVersion(js: string, client: File, file: string): string {
+  const specifier = new RegExp(`(\\bfrom\\s*)(['"])${CLIENT_IMPORT.replace(/[.]/g, '\\.')}\\2`);
+  if (!specifier.test(js)) throw new Error(`${file} does not import from '${CLIENT_IMPORT}'`);
+  return js.replace(specifier, `$1$2${CLIENT_IMPORT}?v=${client.version}$2`);
+}
+
+/**
  * Reads the page's files. The HTML names its assets `inspector.css` and `inspector.js`; each
  * reference gets the asset's content hash (and the `inspector/` folder for the copy served at `/`).
+ * inspector.js's import of the client library gets `clientScript`'s version before it is hashed.
  */
-export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
+export function loadInspectorFiles(clientScript: File, dir = INSPECTOR_DIR): InspectorFiles {
   let html: string;
+  let js: string;
   const assets = new Map<string, File>();
   try {
     html = readFileSync(`${dir}index.html`, 'utf8');
-    for (const [name, type] of Object.entries(ASSETS))
-      assets.set(name, staticFile(readFileSync(dir + name), type));
+    js = readFileSync(`${dir}inspector.js`, 'utf8');
+    assets.set('inspector.css', staticFile(readFileSync(`${dir}inspector.css`), ASSETS['inspector.css']));
   } catch (err) {
     throw new Error(
       `the inspector page's files are missing from ${dir} (${errorText(err)}); ` +
@@ -59,6 +80,13 @@ export function loadInspectorFiles(dir = INSPECTOR_DIR): InspectorFiles {
       { cause: err },
     );
   }
+  assets.set(
+    'inspector.js',
+    staticFile(
+      Buffer.from(withClientVersion(js, clientScript, `${dir}inspector.js`)),
+      ASSETS['inspector.js'],
+    ),
+  );
   const page = (folder: string): File => {
     let out = html;
     for (const [name, asset] of assets) {
@@ -87,7 +115,7 @@ const queryOf = (req: Request): string => {
 };
 
 /** Adds the page's routes: `/`, `/inspector/` (`/inspector` redirects there) and its two assets. */
-export function addInspectorRoutes(app: Express, files: InspectorFiles = loadInspectorFiles()): void {
+export function addInspectorRoutes(app: Express, files: InspectorFiles): void {
   // The page revalidates (ETag), so a new version shows at once; its assets are content-addressed.
   app.get('/', (req, res) => {
     if (pathOf(req) !== '/') return void res.status(404).json(notFound(req));
