@@ -51,7 +51,8 @@ const LAYERS = {
       message: `libs/client is one self-contained module for browsers and Node: it imports no other @events-proxy package (${DOC}).`,
     },
     {
-      regex: '^(node:|(fs|net|http|https|http2|child_process|dgram|dns|tls|os|path|crypto|stream|events|buffer|util)(/|$))',
+      regex:
+        '^(node:|(fs|net|http|https|http2|child_process|dgram|dns|tls|os|path|crypto|stream|events|buffer|util)(/|$))',
       message: `libs/client runs in browsers too: no Node modules; fetch, streams and timers only (${DOC}).`,
     },
   ],

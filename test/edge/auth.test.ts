@@ -273,7 +273,7 @@ describe('edge: access control (AUTH_MODE=jwt)', function () {
     it('from the access_token query key, on v1 and v2', async () => {
       await ready(url([granted], V1, tokenQuery(await hsToken(secret, [granted.exchange]))));
       const v2 = await ready(url([granted], V2, tokenQuery(await hsToken(secret, [granted.exchange]))));
-      expect(v2.body).to.match(/event: ready\ndata: \{\}\nid: \d{13}-\d{6}\n\n/);
+      expect(v2.body).to.match(/event: ready\ndata: \{"pingIntervalSeconds":60\}\nid: \d{13}-\d{6}\n\n/);
     });
 
     it('in that order: the header wins over the cookie, the cookie over the query', async () => {

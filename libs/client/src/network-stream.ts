@@ -95,19 +95,22 @@ export class NetworkStream {
   }
 
   async #run(): Promise<void> {
-    for (let first = true; !this.#stopped; first = false) {
-      this.#emit({ kind: 'status', data: first ? 'connecting' : 'reconnecting' });
+    this.#emit({ kind: 'status', data: 'connecting' });
+    while (!this.#stopped) {
       const end = await this.#connectOnce();
       if (this.#stopped) return;
       const cut = this.#cut;
       if (cut?.terminal) return this.#fail(cut.terminal);
+      if (end.kind === 'refused' && end.terminal)
+        return this.#fail({ message: end.message, terminal: true, status: end.status });
+      // Said as soon as the stream is gone, not after the wait.
+      this.#emit({ kind: 'status', data: 'reconnecting' });
       if (this.#ready) this.#failures = 0;
       if (cut?.warning !== undefined) this.#warn(cut.warning);
       if (cut?.now) continue;
       let atLeastMs: number | undefined;
       if (end.kind === 'failed') this.#warn(end.message);
       if (end.kind === 'refused') {
-        if (end.terminal) return this.#fail({ message: end.message, terminal: true, status: end.status });
         this.#warn(end.message, end.status);
         atLeastMs = end.retryAfterMs;
       }

@@ -15,11 +15,8 @@ type Listener<K extends keyof StreamEvents> = (value: StreamEvents[K]) => void;
 type Listeners = { [K in keyof StreamEvents]: Set<Listener<K>> };
 
 /** A listener that throws is reported, as an EventTarget does; the stream and other listeners go on. */
-const report = (err: unknown): void => {
-  const g = globalThis as { reportError?: (e: unknown) => void };
-  if (typeof g.reportError === 'function') g.reportError(err);
-  else console.error(err);
-};
+const report = (err: unknown): void =>
+  ((globalThis as { reportError?: (e: unknown) => void }).reportError ?? console.error)(err);
 
 /**
  * What `connect()` returns: listeners, async iteration, the cursor to resume from. Every event
@@ -127,7 +124,12 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
         this.#cursor = event.cursor;
         return;
       case 'status':
-        if (event.data !== 'closed') this.#setStatus(event.data);
+        // A tab that takes over a shared stream starts its own, 'connecting': for this stream, that
+        // is a reconnect.
+        if (event.data !== 'closed')
+          this.#setStatus(
+            event.data === 'connecting' && this.#current !== 'connecting' ? 'reconnecting' : event.data,
+          );
         return;
       case 'error':
         this.#emit('error', event.data);

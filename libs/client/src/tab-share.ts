@@ -49,12 +49,18 @@ export class TabShare implements EventSourceOfStream {
   #leader: { readonly stream: EventSourceOfStream; readonly resign: () => void } | undefined;
   #status: StreamStatus = 'connecting';
   #ready: ReadyInfo | undefined;
-  #stopped = false;
-  /** Frozen (a background tab the browser suspends): give the stream, and the place in the queue, to other tabs. */
+  /** In the queue or leading: false while the tab is frozen, and once stopped. */
+  #active = false;
+  /**
+   * Frozen (a background tab the browser suspends): give the stream, and the place in the lock's
+   * queue, to other tabs; join the queue again on resume. The channel stays open, so what the
+   * leader posts meanwhile is delivered when the tab runs again. (The browser fires these events
+   * at the document, without bubbling.)
+   */
   readonly #onLifecycle = (e: Event): void => {
-    if (this.#stopped) return;
-    if (e.type === 'resume') this.#join();
-    else this.#leave();
+    if (this.#channel === undefined) return;
+    if (e.type === 'resume') this.#queue();
+    else this.#yield();
   };
 
   readonly #name: string;
@@ -77,26 +83,28 @@ export class TabShare implements EventSourceOfStream {
   }
 
   start(): void {
-    for (const e of LIFECYCLE) addEventListener(e, this.#onLifecycle);
-    this.#join();
+    for (const e of LIFECYCLE) document.addEventListener(e, this.#onLifecycle);
+    this.#channel = new BroadcastChannel(this.#name);
+    this.#channel.onmessage = (e: MessageEvent<Relay>) => this.#onRelay(e.data);
+    this.#queue();
   }
 
   stop(): void {
-    this.#stopped = true;
-    for (const e of LIFECYCLE) removeEventListener(e, this.#onLifecycle);
-    this.#leave();
+    for (const e of LIFECYCLE) document.removeEventListener(e, this.#onLifecycle);
+    this.#yield();
+    this.#channel?.close();
+    this.#channel = undefined;
   }
 
   nudge(): void {
     this.#leader?.stream.nudge();
   }
 
-  #join(): void {
-    if (this.#channel) return;
-    const channel = new BroadcastChannel(this.#name);
-    channel.onmessage = (e: MessageEvent<Relay>) => this.#onRelay(e.data);
-    this.#channel = channel;
-    channel.postMessage({ hello: this.#id } satisfies Relay);
+  /** Asks where the shared stream stands, and queues for the lock. */
+  #queue(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#channel!.postMessage({ hello: this.#id } satisfies Relay);
     const request = new AbortController();
     this.#lockRequest = request;
     locksOf()!
@@ -108,7 +116,9 @@ export class TabShare implements EventSourceOfStream {
       .catch(() => undefined); // aborted while queued
   }
 
-  #leave(): void {
+  /** Leaves the queue, and gives the stream up if this tab holds it. */
+  #yield(): void {
+    this.#active = false;
     this.#lockRequest?.abort();
     this.#lockRequest = undefined;
     const leader = this.#leader;
@@ -117,26 +127,24 @@ export class TabShare implements EventSourceOfStream {
       leader.stream.stop();
       leader.resign();
     }
-    this.#channel?.close();
-    this.#channel = undefined;
   }
 
   #lead(resign: () => void): void {
-    if (this.#stopped || this.#channel === undefined) return resign();
     const channel = this.#channel;
+    if (!this.#active || channel === undefined) return resign();
     const stream = this.#network((e) => {
       if (this.#leader?.stream !== stream) return;
       if (e.kind === 'status') this.#status = e.data;
       if (e.kind === 'ready') this.#ready = e.data;
-      this.#deliver(e);
+      // Posted first: a terminal error closes this tab's stream, and its channel with it.
       channel.postMessage({ e: [e] } satisfies Relay);
+      this.#deliver(e);
     });
     this.#leader = { stream, resign };
     stream.start();
   }
 
   #onRelay(relay: Relay): void {
-    if (this.#stopped) return;
     if ('hello' in relay) {
       // A tab that joins hears where the stream stands from the leader.
       const ready = this.#ready;
@@ -153,6 +161,12 @@ export class TabShare implements EventSourceOfStream {
       return;
     }
     if (relay.to && relay.to !== this.#id) return;
+    // A tab that already has a cursor (one thawed after a freeze) keeps it: the leader's is ahead of
+    // what it may still receive from the posts queued while it was frozen.
+    if (relay.to && this.#cursor() !== undefined) {
+      for (const e of relay.e) if (e.kind === 'status') this.#deliver(e);
+      return;
+    }
     // A tab that just took the lead may still have the previous leader's last posts queued: their
     // messages count (the stream drops repeats by cursor), their status no longer does.
     for (const e of relay.e)
