@@ -458,6 +458,21 @@ describe('client library in Node, against a real edge', function () {
     expect(aborted.errors).to.deep.equal([]);
   });
 
+  it('shareAcrossTabs where there are no Web Locks (Node): each stream connects on its own', async () => {
+    const t = await edge();
+    const b = fresh();
+    const one = open({ url: t.base, bindings: [b], shareAcrossTabs: true });
+    const two = open({ url: t.base, bindings: [b], shareAcrossTabs: true });
+    await one.waitReady();
+    await two.waitReady();
+    expect(await t.metric('events_edge_connections')).to.equal(2);
+    await publish(t, b, [1, 2]);
+    await one.waitFor(2);
+    await two.waitFor(2);
+    expect(seqs(one)).to.deep.equal([1, 2]);
+    expect(seqs(two)).to.deep.equal([1, 2]);
+  });
+
   it('refuses bad options at once, saying what is wrong', () => {
     expect(() => connect({ url: '', bindings: [fresh()] })).to.throw(
       TypeError,
