@@ -37,7 +37,10 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
   #cursor: string | undefined;
   #current: StreamStatus = 'connecting';
   #source: EventSourceOfStream | undefined;
-  readonly #cleanups: (() => void)[] = [];
+  /** What connect() wired up (wake-ups, the signal), undone when the stream closes. */
+  #unwire: (() => void) | undefined;
+  /** The terminal error that closed the stream, thrown to `for await` loops. */
+  #closedWith: Error | undefined;
 
   /** The cursor to resume from (`since=` in a later `connect`): the newest position delivered. */
   get lastCursor(): string | undefined {
@@ -82,9 +85,9 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
   }
 
   /** @internal connect() wires the stream to its source, and what to undo when it closes. */
-  attach(source: EventSourceOfStream, cleanup: () => void): void {
+  attach(source: EventSourceOfStream, unwire: () => void): void {
     this.#source = source;
-    this.#cleanups.push(cleanup);
+    this.#unwire = unwire;
     source.start();
   }
 
@@ -92,8 +95,6 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
   nudge(): void {
     this.#source?.nudge();
   }
-
-  #closedWith: Error | undefined;
 
   /** @internal The one way in for every event of the source. */
   deliver(event: StreamEvent): void {
@@ -142,7 +143,7 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
     if (this.#current === 'closed') return;
     this.#closedWith = error && new Error(error.message);
     this.#source?.stop();
-    for (const undo of this.#cleanups.splice(0)) undo();
+    this.#unwire?.();
     this.#setStatus('closed');
     for (const q of this.#queues) q.wake?.();
   }
@@ -163,5 +164,3 @@ export class EventsProxyStream implements AsyncIterable<StreamMessage> {
     }
   }
 }
-
-export type { StreamError };
