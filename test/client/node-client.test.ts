@@ -3,7 +3,7 @@
  * sockets: an in-process edge (test/edge/harness.ts, whose `route()` does what the ingest does with
  * a message), with a loopback fault proxy or a small front door in between where a test needs the
  * network or a proxy in front to misbehave. Message sets are asserted exactly; times are printed.
- * Real processes (drains, SIGKILL, RabbitMQ) are in test/client/cluster.test.ts; several browser
+ * Real processes (drains, SIGKILL, RabbitMQ) are in test/e2e/resume.test.ts; several browser
  * tabs in test/e2e/client-tabs.test.ts.
  */
 import http from 'node:http';

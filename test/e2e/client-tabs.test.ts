@@ -11,9 +11,9 @@
  * (test/edge/harness.ts): `route()` publishes a message as the ingest does and keeps it in the
  * history, so what is published is known exactly, cursor included.
  *
- * The tabs open in one window of one profile (client-tabs-chromium.ts: a tab there can really be
- * frozen), so all but the newest are background tabs, hidden, with throttled timers, as a user's are;
- * the leader is usually one of them.
+ * The tabs open in one window of one profile (`launchChromiumWithLifecycle`: a tab there can
+ * really be frozen), so all but the newest are background tabs, hidden, with throttled timers, as a
+ * user's are; the leader is usually one of them.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +26,7 @@ import { startEdge, type TestEdge } from '../edge/harness.js';
 import { randomId } from '../support/processes.js';
 import { TcpBalancer } from '../support/tcp-balancer.js';
 import { waitUntil } from '../support/wait.js';
-import { launchChromiumWithLifecycle, type LifecycleChromium } from './client-tabs-chromium.js';
+import { launchChromiumWithLifecycle, type LifecycleChromium } from '../support/chromium.js';
 
 /** What the page keeps on `window` for the test to read. */
 interface PageState {
@@ -186,6 +186,23 @@ describe('e2e: client library tabs in Chromium (shareAcrossTabs)', function () {
     return tabs;
   }
 
+  /**
+   * Three tabs sharing one stream from a fresh edge, three messages through it (each tab has each
+   * once), and which tab leads.
+   */
+  async function threeSharedTabs(name: string) {
+    const t = await edge();
+    const bindings = bindingsFor(name);
+    const tabs = await openTabs(3, { lib: t.base, url: t.base, bindings, share: true });
+    await waitOpen(tabs);
+    const published: Published[] = [];
+    const route = (p: unknown): Promise<{ cursor: string }> => t.route(bindings, p);
+    await publish(route, published, 3);
+    await expectEveryMessageOnce(tabs, tabs, published);
+    const leader = await leaderOf(tabs, tabs);
+    return { t, tabs, published, route, leader, rest: tabs.filter((tab) => tab !== leader) };
+  }
+
   const names = (tabs: readonly Page[], all: readonly Page[]): string[] =>
     tabs.map((t) => `tab ${all.indexOf(t)}`);
 
@@ -283,16 +300,7 @@ describe('e2e: client library tabs in Chromium (shareAcrossTabs)', function () {
   });
 
   it('when the leader tab closes mid-flow, another takes over and no tab misses or repeats a message', async () => {
-    const t = await edge();
-    const bindings = bindingsFor('handover');
-    const tabs = await openTabs(3, { lib: t.base, url: t.base, bindings, share: true });
-    await waitOpen(tabs);
-    const published: Published[] = [];
-    const route = (p: unknown): Promise<{ cursor: string }> => t.route(bindings, p);
-    await publish(route, published, 3);
-    await expectEveryMessageOnce(tabs, tabs, published);
-    const leader = await leaderOf(tabs, tabs);
-    const rest = tabs.filter((tab) => tab !== leader);
+    const { t, tabs, published, route, leader, rest } = await threeSharedTabs('handover');
 
     // Messages keep coming, one every 20 ms, through the hand-over.
     let publishing = true;
@@ -342,16 +350,7 @@ describe('e2e: client library tabs in Chromium (shareAcrossTabs)', function () {
   });
 
   it('a frozen leader gives the stream up; thawed, it catches up as a follower', async () => {
-    const t = await edge();
-    const bindings = bindingsFor('freeze');
-    const tabs = await openTabs(3, { lib: t.base, url: t.base, bindings, share: true });
-    await waitOpen(tabs);
-    const published: Published[] = [];
-    const route = (p: unknown): Promise<{ cursor: string }> => t.route(bindings, p);
-    await publish(route, published, 3);
-    await expectEveryMessageOnce(tabs, tabs, published);
-    const frozen = await leaderOf(tabs, tabs);
-    const rest = tabs.filter((tab) => tab !== frozen);
+    const { t, tabs, published, route, leader: frozen, rest } = await threeSharedTabs('freeze');
     const cdp: CDPSession = await chrome.context.newCDPSession(frozen);
     cleanups.push(() => cdp.detach());
 

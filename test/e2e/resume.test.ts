@@ -1,7 +1,8 @@
 /**
  * v2 resume (DESIGN.md §3b) across real processes: one ingest and three edges behind a TCP load
  * balancer (a Service in front of edge pods), the machine's RabbitMQ and Redis, and clients that
- * are left to reconnect on their own: npm `eventsource` and Chromium's native EventSource. An edge
+ * are left to reconnect on their own: npm `eventsource`, our client library and Chromium's native
+ * EventSource. An edge
  * is SIGKILLed or drained (SIGTERM) under a client receiving a numbered sequence; the client must
  * come back through another edge and end up with every message exactly once, in order. Then the
  * single node without Redis, whose memory history a restart loses (`gap`), and v1 through the
@@ -12,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import type { Browser } from 'playwright-core';
+import { connect, type StreamError, type StreamMessage } from '@events-proxy/client';
 import { AMQP_URL, REDIS_URL, needRabbit, needRedis } from '../support/services.js';
 import { randomId, startService, stopAll, type ServiceProcess } from '../support/processes.js';
 import { TestBroker } from '../support/broker.js';
@@ -325,6 +327,75 @@ describe('e2e: v2 resume across a cluster behind a load balancer', function () {
       receivingAgainAfterTermMs: backAgain.map((t) => t - faultAt).join('/'),
       connectsToDrainingEdge: balancer.usedSince(victim, faultAt).length,
       replayedByOtherEdges: replayed,
+    });
+  });
+
+  it('the client library (@events-proxy/client) resumes through a SIGKILL and then a drain: every message once, in order, no gap', async () => {
+    const prefix = 'library';
+    const streams = Array.from({ length: 6 }, () => {
+      const stream = connect({ url: balancer.base, bindings: bindingsFor(exchange, prefix).bindings });
+      clients.push(stream);
+      const got = { messages: [] as StreamMessage[], errors: [] as StreamError[], readies: 0, gaps: 0 };
+      stream.on('message', (m) => got.messages.push(m));
+      stream.on('error', (e) => got.errors.push(e));
+      stream.on('ready', () => got.readies++);
+      stream.on('gap', () => got.gaps++);
+      return got;
+    });
+    const seqs = (got: (typeof streams)[number]) =>
+      got.messages.flatMap((m) => {
+        const seq = (m.payload as Payload['payload']).seq;
+        return seq === undefined ? [] : [{ seq, id: m.cursor }];
+      });
+    const everyOneHas = (n: number) => streams.every((c) => seqs(c).length >= n);
+    await waitUntil(() => streams.every((c) => c.readies === 1), 'every library client ready', 20_000);
+    publisher = SequencePublisher.start(AMQP_URL, exchange, routeFor(prefix), PUBLISH_EVERY_MS);
+    await waitUntil(() => everyOneHas(SETTLED), `${SETTLED} messages everywhere`, 20_000);
+
+    /** An edge carrying at least one of the streams. */
+    const carrying = (except?: string) =>
+      balancer.open().find((c) => c.bytesToClient > 0 && c.backend !== undefined && c.backend !== except)!
+        .backend!;
+    const receivingAgain = async (what: string) => {
+      const target = Math.max(...streams.map((c) => seqs(c).length)) + SETTLED;
+      await waitUntil(() => everyOneHas(target), `${target} messages everywhere after the ${what}`, 30_000);
+    };
+    const killedAt = Date.now();
+    const killed = carrying();
+    await kill(killed);
+    await receivingAgain('SIGKILL');
+    const killRecoveredMs = Date.now() - killedAt;
+    const drainedAt = Date.now();
+    await drain(carrying(killed));
+    await receivingAgain('drain');
+    const drainRecoveredMs = Date.now() - drainedAt;
+
+    const last = await finish(prefix, () =>
+      waitUntil(
+        () => streams.every((c) => c.messages.some((m) => (m.payload as Payload['payload']).end === true)),
+        'the end marker everywhere',
+        30_000,
+      ),
+    );
+    for (const [i, c] of streams.entries()) {
+      expectExactlyOnceInOrder(upTo(last), seqs(c), `library client ${i}`);
+      expect(c.gaps, `library client ${i}: gaps`).to.equal(0);
+      expect(
+        c.errors.filter((e) => e.terminal),
+        `library client ${i}: terminal errors`,
+      ).to.deep.equal([]);
+    }
+    const resumes = streams.reduce((sum, c) => sum + c.readies - 1, 0);
+    expect(resumes, 'streams resumed').to.be.greaterThan(0);
+    report('v2 resume, client library through a SIGKILL and a drain', {
+      published: last,
+      clients: streams.length,
+      resumes,
+      lost: 0,
+      duplicates: 0,
+      gaps: 0,
+      killRecoveredMs,
+      drainRecoveredMs,
     });
   });
 

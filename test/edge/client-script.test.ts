@@ -6,13 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { CLIENT_SCRIPT_FILE } from '@events-proxy/edge';
 import { startEdge, type TestEdge } from './harness.js';
 import { fetchAll } from './raw-http.js';
 
 const PATH = '/client/events-proxy-client.js';
-const BUILT = fileURLToPath(import.meta.resolve('@events-proxy/client/events-proxy-client.js'));
 
 /** The start of the content's SHA-256, as the edge's `?v=` for it (services/edge/src/static-file.ts). */
 const versionOf = (body: string): string =>
@@ -41,7 +40,7 @@ describe('edge: the client library at /client/events-proxy-client.js', () => {
     expect(res.headers['cache-control']).to.equal('no-cache');
     expect(res.headers['cross-origin-resource-policy']).to.equal('cross-origin');
     expect(res.headers['etag']).to.match(/^"[\w-]+"$/);
-    expect(res.body).to.equal(readFileSync(BUILT, 'utf8'));
+    expect(res.body).to.equal(readFileSync(CLIENT_SCRIPT_FILE, 'utf8'));
     // One self-contained ES module: it imports nothing, and it exports connect().
     expect(res.body).not.to.match(/\bimport\s*[\w{*"'(]|\bfrom\s*["']/);
     expect(res.body).to.match(/\bexport\s*\{[^}]*\bconnect\b[^}]*\}/);
