@@ -370,5 +370,7 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     };
     res.once('socket', onSocket);
     req.socket.once('close', onClose);
+    // The stream ahead stays with node:http, which hands this response the socket when it ends.
+    connections.sockets.markPipelined(req.socket);
   };
 }

@@ -13,6 +13,7 @@ import {
 } from './sse-connection.js';
 import type { Hub } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { StreamSockets } from './stream-socket.js';
 import type { TimerWheel } from './timer-wheel.js';
 import { FrameWriter, TickBatcher, type OutFrame } from './writer.js';
 import type { StreamStart } from './sse-connection.js';
@@ -24,6 +25,8 @@ export interface ConnectionRegistryDeps {
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly maxBufferedBytes: number;
+  /** Takes streams' sockets from node:http once their headers are out (stream-socket.ts). */
+  readonly sockets: StreamSockets;
   /** MAX_STREAM_SECONDS in ms: a v2 stream ends after 0.8 to 1.0 times this; 0: never. */
   readonly maxStreamMs?: number;
 }
@@ -44,9 +47,13 @@ export class ConnectionRegistry implements SseConnectionHost {
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
   private readonly batcher = new TickBatcher();
+  /** The sockets of streams taken from node:http (stream-socket.ts). */
+  readonly sockets: StreamSockets;
+  private toDetach: SseConnection[] = [];
   readonly slowError: ErrorEvent;
 
   constructor(private readonly deps: ConnectionRegistryDeps) {
+    this.sockets = deps.sockets;
     this.slowError = errorEvent(
       `Client too slow: more than ${deps.maxBufferedBytes} bytes buffered; closing`,
     );
@@ -97,7 +104,7 @@ export class ConnectionRegistry implements SseConnectionHost {
   ): { conn: SseConnection; subscribed: Promise<void> } {
     const { hub, logger, maxBufferedBytes } = this.deps;
     const id = `${this.idPrefix}-${(++this.seq).toString(36)}`;
-    const writer = new FrameWriter(res, maxBufferedBytes, this.batcher);
+    const writer = new FrameWriter(res, maxBufferedBytes, this.batcher, this.sockets);
     const conn = new SseConnection(
       id,
       bindings,
@@ -111,11 +118,26 @@ export class ConnectionRegistry implements SseConnectionHost {
     this.open.add(conn);
     if (resumable) this.v2Open++;
     for (const b of bindings) this.deps.controlPlane.hold(b);
-    res.on('close', () => conn.clientGone());
+    if (res.socket !== null) this.sockets.watchClose(res.socket, conn);
+    this.detachSoon(conn);
     logger.debug('connection opened', { conn: id, bindings: bindings.length });
     const subscribed = Promise.all(channels.map((ch) => hub.join(ch, conn))).then(() => undefined);
     return { conn, subscribed };
   }
+
+  /**
+   * Detaches the connection's socket from node:http on the next macrotask (not inside the parser's
+   * callbacks, which is where `add` runs), for every connection added in this tick at once.
+   */
+  private detachSoon(conn: SseConnection): void {
+    if (this.toDetach.push(conn) === 1) setImmediate(this.detachAll);
+  }
+
+  private readonly detachAll = (): void => {
+    const conns = this.toDetach;
+    this.toDetach = [];
+    for (const conn of conns) if (!conn.isClosed) conn.detach();
+  };
 
   /** v1: sends `ready` and starts pings and the idle timer. False if the connection is gone. */
   ready(conn: SseConnection, frame: OutFrame): boolean {

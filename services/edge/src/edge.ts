@@ -25,6 +25,7 @@ import { loadClientScript } from './client-script.js';
 import { loadInspectorFiles } from './inspector.js';
 import { createEdgeMetrics } from './metrics.js';
 import { Rebalancer } from './rebalancer.js';
+import { StreamSockets } from './stream-socket.js';
 import { TimerWheel } from './timer-wheel.js';
 
 export interface EdgeDeps {
@@ -131,7 +132,17 @@ export function createEdge(deps: EdgeDeps): Edge {
     idleTimeoutSeconds: config.idleTimeoutSeconds,
     onPings: (_count, bytes) => metrics.bytesSent.inc(bytes),
   });
+  const streamSockets = new StreamSockets({
+    maxHeaderBytes: config.maxRequestHeaderBytes,
+    refused: (reason) => metrics.httpRefusals.inc({ reason }),
+  });
+  if (!StreamSockets.supported) {
+    logger.warn(
+      'streams stay with node:http: this Node lacks _http_common.freeParser (more memory per connection)',
+    );
+  }
   const connections = new ConnectionRegistry({
+    sockets: streamSockets,
     hub,
     controlPlane,
     timerWheel,
@@ -203,7 +214,10 @@ export function createEdge(deps: EdgeDeps): Edge {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Ended streams still flushing to a slow reader get a moment, then are cut.
-    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    const cut = setTimeout(() => {
+      server.closeAllConnections();
+      streamSockets.destroyEnding();
+    }, graceMs);
     await closed;
     clearTimeout(cut);
   };

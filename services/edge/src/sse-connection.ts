@@ -138,6 +138,11 @@ export class SseConnection {
     if (this.state === 'binding') this.cursorNow = cursor;
   }
 
+  /** Lets node:http go of this stream's socket (see stream-socket.ts). */
+  detach(): boolean {
+    return this.writer.detach();
+  }
+
   /** Writes raw bytes that belong before any event (the v2 `retry:` field). */
   preamble(frame: OutFrame): void {
     this.writer.write(frame);

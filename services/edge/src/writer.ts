@@ -1,7 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { StreamSockets } from './stream-socket.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
+/** The zero-length chunk that ends a chunked body. */
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /**
  * One SSE frame, ready for every connection: its bytes, and the same bytes as one HTTP/1.1 chunk
@@ -58,22 +61,37 @@ export class TickBatcher {
  * still unsent and the frame would take the total past the cap. A client whose buffer was empty
  * when this tick began takes all of this tick's frames, so one large message, or a burst that
  * arrived together, does not close a client that reads.
+ *
+ * Once the socket is detached from node:http (stream-socket.ts), the writer ends the response
+ * itself (the last chunk, then the socket's end): the response object is let go.
  */
 export class FrameWriter {
   private readonly socket: Socket | null;
   private readonly chunked: boolean;
+  /** The response until the socket is detached from node:http; null after. */
+  private res: ServerResponse | null;
   /** The batch of the last write, and the bytes that were unsent when that batch began. */
   private batch = -1;
   private backlog = 0;
 
   /** `res` must have sent its headers (flushHeaders) before the first write. */
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse,
     private readonly maxBufferedBytes: number,
     private readonly batcher: TickBatcher,
+    private readonly sockets: StreamSockets,
   ) {
+    this.res = res;
     this.socket = res.socket;
     this.chunked = res.chunkedEncoding;
+  }
+
+  /** Takes the socket from node:http (see stream-socket.ts); false: the response stays in charge. */
+  detach(): boolean {
+    const res = this.res;
+    if (res === null || !this.sockets.detach(res)) return false;
+    this.res = null;
+    return true;
   }
 
   /** Writes the frame unless the client is too slow; false means nothing was written. */
@@ -95,7 +113,14 @@ export class FrameWriter {
 
   /** Writes the last frame whatever is buffered, and ends the response. */
   end(lastFrame: Buffer): void {
-    this.res.end(lastFrame);
+    if (this.res !== null) {
+      this.res.end(lastFrame);
+      return;
+    }
+    const socket = this.socket;
+    if (socket === null || socket.destroyed) return;
+    socket.write(this.chunked ? new OutFrame(lastFrame).chunk : lastFrame);
+    this.endSocket(socket);
   }
 
   /**
@@ -104,11 +129,22 @@ export class FrameWriter {
    */
   endAndCloseSocket(): void {
     const socket = this.socket;
-    this.res.end(() => socket?.end());
+    if (this.res !== null) {
+      this.res.end(() => socket?.end());
+      return;
+    }
+    if (socket !== null && !socket.destroyed) this.endSocket(socket);
   }
 
   /** Drops the connection at once, unsent bytes included (for a client that does not read). */
   destroy(): void {
-    this.res.destroy();
+    if (this.res !== null) this.res.destroy();
+    else this.socket?.destroy();
+  }
+
+  /** A detached socket: the chunked body's terminator, then the socket's end (no keep-alive). */
+  private endSocket(socket: Socket): void {
+    if (this.chunked) socket.write(LAST_CHUNK);
+    this.sockets.end(socket);
   }
 }
