@@ -11,7 +11,11 @@ import { findPid } from './proc-stats.js';
 import { TMP_DIR } from './paths.js';
 import type { BalancePolicy } from '../../test/support/tcp-balancer.js';
 
-export type TargetKind = 'edge' | 'reference';
+/** The real services, the Node reference broadcaster, the C reference broadcaster. */
+export type TargetKind = 'edge' | 'reference' | 'c-reference';
+
+/** Every target kind, in the order a run takes them. */
+export const TARGET_KINDS: readonly TargetKind[] = ['edge', 'reference', 'c-reference'];
 
 export interface BenchOptions {
   readonly quick: boolean;

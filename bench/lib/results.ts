@@ -1,6 +1,6 @@
 /**
- * Figures (ours vs the reference, ratio, target, met?), the results table and the JSON record
- * written to bench/results/<timestamp>.json.
+ * Figures (ours vs the Node reference and vs the C reference, ratios, targets, met?), the results
+ * table and the JSON record written to bench/results/<timestamp>.json.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -9,12 +9,15 @@ import type { CommitInfo, MachineInfo } from './machine.js';
 import { RESULTS_DIR } from './paths.js';
 
 /**
- * What a figure must reach: a ratio to the reference (edge ÷ reference) at least / at most, or
- * an absolute value for the edge at least / at most.
+ * What a figure must reach: a ratio to the Node reference (edge ÷ reference) or to the C
+ * reference (edge ÷ c-reference) at least / at most, or an absolute value for the edge at least /
+ * at most.
  */
 export type Goal =
   | { readonly kind: 'ratioAtLeast'; readonly value: number }
   | { readonly kind: 'ratioAtMost'; readonly value: number }
+  | { readonly kind: 'ratioToCAtLeast'; readonly value: number }
+  | { readonly kind: 'ratioToCAtMost'; readonly value: number }
   | { readonly kind: 'atLeast'; readonly value: number }
   | { readonly kind: 'atMost'; readonly value: number };
 
@@ -23,31 +26,56 @@ export interface Figure {
   readonly unit: string;
   /** The real services' value. */
   readonly edge: number | undefined;
+  /** The Node reference broadcaster's. */
   readonly reference: number | undefined;
   /** edge ÷ reference, when both are known. */
   readonly ratio: number | undefined;
-  readonly goal: Goal | undefined;
-  /** Whether the goal is met; undefined when there is no goal or a value is missing. */
+  /** The C reference broadcaster's. */
+  readonly cReference: number | undefined;
+  /** edge ÷ cReference, when both are known. */
+  readonly ratioToC: number | undefined;
+  /** Every goal of the figure (it must meet all of them). */
+  readonly goals: readonly Goal[];
+  /**
+   * Whether every goal whose values are known is met; undefined when there is no goal or no goal's
+   * values are known.
+   */
   readonly met: boolean | undefined;
 }
+
+const ratioOf = (a: number | undefined, b: number | undefined) =>
+  a !== undefined && b !== undefined && b !== 0 ? Math.round((a / b) * 100) / 100 : undefined;
 
 export function figure(
   name: string,
   unit: string,
   values: Partial<Record<TargetKind, number | undefined>>,
-  goal?: Goal,
+  goal?: Goal | readonly Goal[],
 ): Figure {
   const { edge, reference } = values;
-  const ratio =
-    edge !== undefined && reference !== undefined && reference !== 0
-      ? Math.round((edge / reference) * 100) / 100
-      : undefined;
-  let met: boolean | undefined;
-  if (goal?.kind === 'ratioAtLeast' && ratio !== undefined) met = ratio >= goal.value;
-  if (goal?.kind === 'ratioAtMost' && ratio !== undefined) met = ratio <= goal.value;
-  if (goal?.kind === 'atLeast' && edge !== undefined) met = edge >= goal.value;
-  if (goal?.kind === 'atMost' && edge !== undefined) met = edge <= goal.value;
-  return { name, unit, edge, reference, ratio, goal, met };
+  const cReference = values['c-reference'];
+  const ratio = ratioOf(edge, reference);
+  const ratioToC = ratioOf(edge, cReference);
+  const goals: readonly Goal[] = goal === undefined ? [] : 'kind' in goal ? [goal] : goal;
+  const verdicts = goals.map((g): boolean | undefined => {
+    switch (g.kind) {
+      case 'ratioAtLeast':
+        return ratio === undefined ? undefined : ratio >= g.value;
+      case 'ratioAtMost':
+        return ratio === undefined ? undefined : ratio <= g.value;
+      case 'ratioToCAtLeast':
+        return ratioToC === undefined ? undefined : ratioToC >= g.value;
+      case 'ratioToCAtMost':
+        return ratioToC === undefined ? undefined : ratioToC <= g.value;
+      case 'atLeast':
+        return edge === undefined ? undefined : edge >= g.value;
+      case 'atMost':
+        return edge === undefined ? undefined : edge <= g.value;
+    }
+  });
+  const known = verdicts.filter((v) => v !== undefined);
+  const met = known.length === 0 ? undefined : known.every(Boolean);
+  return { name, unit, edge, reference, ratio, cReference, ratioToC, goals, met };
 }
 
 /** A yes/no check (exact delivery, bindings gone after the lease, …). */
@@ -83,13 +111,16 @@ export interface RunRecord {
   readonly scenarios: readonly ScenarioResult[];
 }
 
-function goalText(goal: Goal | undefined): string {
-  if (!goal) return '';
+function goalText(goal: Goal): string {
   switch (goal.kind) {
     case 'ratioAtLeast':
-      return `≥ ${goal.value}× ref`;
+      return `≥ ${goal.value}× node`;
     case 'ratioAtMost':
-      return `≤ ${goal.value}× ref`;
+      return `≤ ${goal.value}× node`;
+    case 'ratioToCAtLeast':
+      return `≥ ${goal.value}× C`;
+    case 'ratioToCAtMost':
+      return `≤ ${goal.value}× C`;
     case 'atLeast':
       return `≥ ${goal.value}`;
     case 'atMost':
@@ -102,10 +133,13 @@ const show = (v: number | undefined) =>
 
 /** The results table, one row per figure and check, then the scenarios' notes. */
 export function formatTable(results: readonly ScenarioResult[]): string {
-  const rows: string[][] = [['scenario', 'figure', 'ours', 'reference', 'ratio', 'target', 'met']];
+  const rows: string[][] = [
+    ['scenario', 'figure', 'ours', 'node ref', 'ratio', 'C ref', 'ratio to C', 'target', 'met'],
+  ];
+  const times = (r: number | undefined) => (r === undefined ? '' : `${r}×`);
   for (const r of results) {
     if (r.error)
-      rows.push([r.scenario, `FAILED: ${r.error.split('\n')[0]!.slice(0, 90)}`, '', '', '', '', '✗']);
+      rows.push([r.scenario, `FAILED: ${r.error.split('\n')[0]!.slice(0, 90)}`, '', '', '', '', '', '', '✗']);
     for (const f of r.figures) {
       const met = f.met === undefined ? '' : f.met ? '✓' : '✗';
       rows.push([
@@ -113,8 +147,10 @@ export function formatTable(results: readonly ScenarioResult[]): string {
         `${f.name} (${f.unit})`,
         show(f.edge),
         show(f.reference),
-        f.ratio === undefined ? '' : `${f.ratio}×`,
-        goalText(f.goal),
+        times(f.ratio),
+        show(f.cReference),
+        times(f.ratioToC),
+        f.goals.map(goalText).join(', '),
         met,
       ]);
     }
@@ -123,6 +159,8 @@ export function formatTable(results: readonly ScenarioResult[]): string {
         r.scenario,
         `${c.name} [${c.target}]`,
         c.ok ? 'ok' : `NO: ${c.detail ?? ''}`,
+        '',
+        '',
         '',
         '',
         '',

@@ -1,9 +1,10 @@
 /**
- * The two systems every scenario runs against: the real services (one ingest and N edges,
- * started from their built dist/) and the reference broadcaster in place of the edges. Both get
- * their messages the same way, published to RabbitMQ and routed to Redis by a real ingest (for
- * the reference, a BindingHolder takes the leases an edge would), so the figures differ only by
- * what serves the clients. Both expose ports for the clients and pids for the figures.
+ * The systems every scenario runs against: the real services (one ingest and N edges, started
+ * from their built dist/), and in place of the edges the Node reference broadcaster
+ * (`reference`) or the C one (`c-reference`). All get their messages the same way, published to
+ * RabbitMQ and routed to Redis by a real ingest (for the references, a BindingHolder takes the
+ * leases an edge would), so the figures differ only by what serves the clients. All expose ports
+ * for the clients and pids for the figures.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { BENCH_DIR, ROOT } from './paths.js';
 import { transpileEntry } from './transpile.js';
 import { sleep } from './load.js';
 import { freePort } from './free-port.js';
+import { compileCBroadcaster } from './c-broadcaster.js';
 
 export interface Target {
   readonly kind: TargetKind;
@@ -65,7 +67,7 @@ async function waitHttpOk(url: string, child: Child, timeoutMs = 30_000): Promis
 }
 
 export function startTarget(ctx: BenchContext, kind: TargetKind, opts: TargetOptions): Promise<Target> {
-  return kind === 'edge' ? startEdgeSystem(ctx, opts) : startReference(ctx, opts);
+  return kind === 'edge' ? startEdgeSystem(ctx, opts) : startReference(ctx, kind, opts);
 }
 
 export type ServiceRole = 'ingest' | 'edge';
@@ -182,7 +184,12 @@ export function referenceVariant(): { WRITE_MODE: string; ROUTER: string } {
   };
 }
 
-async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<Target> {
+/** A reference broadcaster (Node, or C: bench/reference/broadcaster.{ts,c}) fed by a real ingest. */
+async function startReference(
+  ctx: BenchContext,
+  kind: Exclude<TargetKind, 'edge'>,
+  opts: TargetOptions,
+): Promise<Target> {
   requireBuild();
   const keyPrefix = ctx.keyPrefix();
   const queue = ctx.queueName();
@@ -190,27 +197,32 @@ async function startReference(ctx: BenchContext, opts: TargetOptions): Promise<T
   const leaseMs = Number(env.BINDING_LEASE_SECONDS ?? 60) * 1000;
   const ingest = await startService(ctx, 'ingest', 'ingest', env, opts.label);
   const port = await freePort();
-  const entry = transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts'));
-  const child = spawnChild(
-    'broadcaster',
-    process.execPath,
-    nodeArgs(ctx, `${opts.label}-broadcaster`, entry),
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ...opts.env,
-        ...referenceVariant(),
-        PORT: String(port),
-        REDIS_URL: ctx.options.redisUrl,
-        KEY_PREFIX: keyPrefix,
-      },
-      logFile: path.join(ctx.runDir, `${opts.label}-broadcaster.log`),
+  const [command, args] =
+    kind === 'c-reference'
+      ? [compileCBroadcaster(), []]
+      : [
+          process.execPath,
+          nodeArgs(
+            ctx,
+            `${opts.label}-broadcaster`,
+            transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts')),
+          ),
+        ];
+  const child = spawnChild('broadcaster', command, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...opts.env,
+      ...(kind === 'reference' ? referenceVariant() : {}),
+      PORT: String(port),
+      REDIS_URL: ctx.options.redisUrl,
+      KEY_PREFIX: keyPrefix,
     },
-  );
+    logFile: path.join(ctx.runDir, `${opts.label}-broadcaster.log`),
+  });
   await waitHttpOk(`http://127.0.0.1:${port}/ping`, child);
   return {
-    kind: 'reference',
+    kind,
     ports: [port],
     servers: [child],
     pids: { ingest: ingest.child.pid, broadcaster: child.pid },

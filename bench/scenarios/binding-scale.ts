@@ -4,7 +4,7 @@
  * every client has left, no binding may remain once the lease has run out (1.5 × lease). Also the
  * ingest's cost per message with N patterns, and the matcher's own cost in isolation.
  */
-import type { BenchContext } from '../lib/context.js';
+import { TARGET_KINDS, type BenchContext } from '../lib/context.js';
 import { bindingsFrom } from '../lib/broker-admin.js';
 import { checkDelivery, waitDelivered, type DeliveryCheck } from '../lib/delivery.js';
 import { summarize, type LatencySummary } from '../lib/histogram.js';
@@ -206,7 +206,7 @@ export const bindingScaleScenario: Scenario<BindingScaleParams> = {
     const broker = await measureBrokerBindingRate(ctx, p.clients);
     const edge = v.edge;
     const checks: Check[] = [];
-    for (const kind of ['edge', 'reference'] as const) {
+    for (const kind of TARGET_KINDS) {
       const m = v[kind];
       if (m) {
         checks.push({

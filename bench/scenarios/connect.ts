@@ -4,7 +4,7 @@
  * ingest is included), both at a gentle pace; then a burst of connections as fast as they are
  * accepted, for connections per second sustained.
  */
-import type { BenchContext } from '../lib/context.js';
+import { TARGET_KINDS, type BenchContext } from '../lib/context.js';
 import { summarize, type LatencySummary } from '../lib/histogram.js';
 import { round } from '../lib/proc-stats.js';
 import { figure, type Check, type ScenarioResult } from '../lib/results.js';
@@ -118,7 +118,7 @@ export const connectScenario: Scenario<ConnectParams> = {
     const outcomes = await measureConnect(ctx, p);
     const v = valuesOf(outcomes);
     const checks: Check[] = [];
-    for (const kind of ['edge', 'reference'] as const) {
+    for (const kind of TARGET_KINDS) {
       const m = v[kind];
       if (!m) continue;
       for (const [name, ph] of [
@@ -171,6 +171,7 @@ export const connectScenario: Scenario<ConnectParams> = {
           'burst: connections/s to ready',
           '/s',
           pickEach(v, (m) => m.burst.connectionsPerSecond),
+          { kind: 'ratioAtLeast', value: 1 },
         ),
         figure(
           'burst: ready p99',

@@ -2,7 +2,7 @@
  * Scenario 3, latency at moderate load: N clients on one binding, a steady message rate for a
  * while; publish-to-receive p50/p99/max, and nothing lost.
  */
-import type { BenchContext } from '../lib/context.js';
+import type { BenchContext, TargetKind } from '../lib/context.js';
 import { checkDelivery, waitDelivered, type DeliveryCheck } from '../lib/delivery.js';
 import { summarize, type LatencySummary } from '../lib/histogram.js';
 import { DEFAULT_PAYLOAD_BYTES, SequencedSource, publishPaced, type PacedResult } from '../lib/load.js';
@@ -100,7 +100,7 @@ export const latencyScenario: Scenario<LatencyParams> = {
       ],
       checks: Object.entries(v).map(([kind, m]) => ({
         name: 'exact delivery',
-        target: kind as 'edge' | 'reference',
+        target: kind as TargetKind,
         ok: m.delivery.exact,
         detail: m.delivery.problems.join('; '),
       })),

@@ -1,5 +1,5 @@
 /** The shape of a benchmark scenario, and helpers they share. */
-import type { BenchContext, TargetKind } from '../lib/context.js';
+import { TARGET_KINDS, type BenchContext, type TargetKind } from '../lib/context.js';
 import type { ScenarioResult } from '../lib/results.js';
 import { startTarget, type Target, type TargetOptions } from '../lib/targets.js';
 import { errorDetail } from '@events-proxy/runtime';
@@ -19,17 +19,27 @@ export type AnyScenario = Scenario<object>;
 export type Outcome<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
+/** perTarget's options: the targets' own, and the kinds the scenario cannot run on. */
+export interface PerTargetOptions extends TargetOptions {
+  /** Kinds left out, whatever --targets says (the scenario needs what they do not do). */
+  readonly skip?: readonly TargetKind[];
+}
+
 /**
  * Runs `fn` against a freshly started target of each kind in the run (the edge system first),
- * stopping it afterwards whatever happens. One target failing does not stop the other.
+ * stopping it afterwards whatever happens. One target failing does not stop the others.
  */
 export async function perTarget<T>(
   ctx: BenchContext,
-  options: TargetOptions,
+  options: PerTargetOptions,
   fn: (target: Target) => Promise<T>,
 ): Promise<Partial<Record<TargetKind, Outcome<T>>>> {
   const out: Partial<Record<TargetKind, Outcome<T>>> = {};
   for (const kind of ctx.options.targets) {
+    if (options.skip?.includes(kind)) {
+      ctx.log(`  ${options.label} → ${kind}: skipped (not supported by this scenario)`);
+      continue;
+    }
     ctx.log(`  ${options.label} → ${kind}`);
     let target: Target | undefined;
     try {
@@ -69,8 +79,10 @@ export function pickEach<T>(
   values: Partial<Record<TargetKind, T>>,
   pick: (v: T) => number | undefined,
 ): Partial<Record<TargetKind, number | undefined>> {
-  return {
-    edge: values.edge === undefined ? undefined : pick(values.edge),
-    reference: values.reference === undefined ? undefined : pick(values.reference),
-  };
+  const out: Partial<Record<TargetKind, number | undefined>> = {};
+  for (const kind of TARGET_KINDS) {
+    const v = values[kind];
+    if (v !== undefined) out[kind] = pick(v);
+  }
+  return out;
 }
