@@ -2,8 +2,8 @@
  * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
  *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R] [--groups N]
  *   [--rebalance-tolerance T] [--rebalance-rate R] [--balance-timeout S] [--balancer P]]`
- * (reconnect-storm, rolling-restart, auth-connect, network-drops and scale-up run the edge system
- * only, whatever --targets says)
+ * (reconnect-storm, rolling-restart, auth-connect, network-drops, scale-up and memory-fleet run the
+ * edge system only, whatever --targets says)
  *
  * Runs the named scenarios (all by default) against the real services and the reference
  * broadcaster, prints a results table and writes bench/results/<timestamp>.json.
@@ -27,7 +27,11 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --targets   which systems to run (default: edge,reference)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
-              rolling-restart 3 unless N > 1)
+              rolling-restart 3 unless N > 1, memory-fleet 6 unless N > 1)
+delivery-cost: edge CPU µs per delivery at a fixed rate (5000 clients × 40 msg/s; quick 200 × 20) for
+  v1, v2 and mixed clients, auth off and AUTH_MODE=jwt, against the reference with v1 clients;
+  with --profile each variant's edge writes its own profile
+memory-fleet: RSS per idle connection over several edges (--clients N, default 100000, quick 3000)
 rolling-restart, auth-connect, network-drops and scale-up:
   --clients N         rolling-restart: v2 clients (default 10000; quick 200), the v1 group a tenth of it
                       unless --v1-clients; auth-connect: clients per burst (default 5000; quick 500);

@@ -27,7 +27,7 @@ export interface MemoryMeasure {
 }
 
 /** The median of a few RSS readings, half a second apart (GC makes single readings jumpy). */
-async function steadyRss(pid: number): Promise<number> {
+export async function steadyRss(pid: number): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) {
     const rss = rssBytes(pid);
