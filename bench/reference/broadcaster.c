@@ -699,7 +699,8 @@ static void accept_all(void) {
     int fd = accept4(g.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN) perror("accept");
+      static int warned;
+      if (errno != EAGAIN && !warned++) perror("accept (said once)");
       return;
     }
     int one = 1;
