@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
+ * `npm run bench [-- [scenario…] [--quick] [--targets edge,reference,c-reference] [--profile] [--edges N]
  *   [--clients N] [--v1-clients N] [--drain-seconds S] [--rate R] [--groups N]
  *   [--rebalance-tolerance T] [--rebalance-rate R] [--balance-timeout S] [--balancer P]]`
  * (reconnect-storm, rolling-restart, auth-connect, network-drops, scale-up and memory-fleet run the
@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { guardChildren } from './lib/children.js';
-import { BenchContext, type TargetKind } from './lib/context.js';
+import { BenchContext, TARGET_KINDS, type TargetKind } from './lib/context.js';
 import { commitInfo, machineInfo } from './lib/machine.js';
 import { formatProfiles, summarizeProfiles, type ProfileSummary } from './lib/cpu-profile.js';
 import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js';
@@ -21,10 +21,11 @@ import { SCENARIOS } from './scenarios/index.js';
 import { errorDetail } from '@events-proxy/runtime';
 import { BALANCE_POLICIES } from '../test/support/tcp-balancer.js';
 
-const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference] [--profile] [--edges N]
+const USAGE = `usage: npm run bench -- [scenario…] [--quick] [--targets edge,reference,c-reference] [--profile] [--edges N]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --quick     small loads and short steps (a CI smoke, about a minute)
-  --targets   which systems to run (default: edge,reference)
+  --targets   which systems to run (default: edge,reference,c-reference: the services, the Node
+              and the C reference broadcasters)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1, memory-fleet 6 unless N > 1)
@@ -60,7 +61,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
-      targets: { type: 'string', default: 'edge,reference' },
+      targets: { type: 'string', default: TARGET_KINDS.join(',') },
       edges: { type: 'string', default: '1' },
       clients: { type: 'string' },
       'v1-clients': { type: 'string' },
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
   const balancerPolicy = BALANCE_POLICIES.find((p) => p === values.balancer);
   if (
     unknown.length > 0 ||
-    targets.some((t) => t !== 'edge' && t !== 'reference') ||
+    targets.some((t) => !TARGET_KINDS.includes(t)) ||
     !Number.isInteger(edges) ||
     edges < 1 ||
     (values.balancer !== undefined && balancerPolicy === undefined) ||

@@ -92,10 +92,7 @@ export const memoryScenario: Scenario<MemoryParams> = {
           'RSS per connection',
           'KiB',
           pickEach(v, (m) => m.perConnectionKiB),
-          {
-            kind: 'ratioAtMost',
-            value: 1.2,
-          },
+          { kind: 'atMost', value: 6 },
         ),
         figure(
           'RSS empty',
