@@ -248,13 +248,14 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
 
     // Every check that waits (on the limits' store, on a signature) comes before the stream exists,
     // so a refused client holds nothing: no binding asked for, no lease, no subscription, no count.
-    const address = clientAddress(req, config.clientLimits.trustProxyHops);
+    // Only the per-client limits need it (reading the peer's address is a system call).
+    const address = (): string => clientAddress(req, config.clientLimits.trustProxyHops);
     const gone = (): boolean => req.socket.destroyed;
     // Whether a check waited: the edge may have filled up or begun draining meanwhile.
     let waited = false;
     if (admission.limitsConnectRate) {
       waited = true;
-      const refused = await admission.takeConnect(address);
+      const refused = await admission.takeConnect(address());
       if (gone()) return;
       if (refused) return tooMany(res, refused);
     }
@@ -296,7 +297,7 @@ export function createConnectHandler(deps: ConnectHandlerDeps): ConnectHandler {
     let releaseLimits: (() => void) | undefined;
     if (admission.countsStreams(token)) {
       waited = true;
-      const held = await admission.holdStream(address, token);
+      const held = await admission.holdStream(address(), token);
       if (!held.ok) return tooMany(res, held);
       releaseLimits = held.release;
       if (gone()) return releaseLimits?.();

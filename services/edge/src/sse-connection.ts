@@ -292,14 +292,22 @@ export class SseConnection {
   }
 
   /**
-   * Writes a `ping`: v1 the shared frame, v2 one with this connection's cursor. Returns the bytes
-   * written: 0 if the connection is not live or was closed as too slow.
+   * Writes a `ping`: v1 the shared frame, v2 one with this connection's cursor (taken from, or
+   * added to, `v2Frames`: the tick's frames by cursor). Returns the bytes written: 0 if the
+   * connection is not live or was closed as too slow.
    */
-  ping(v1Frame: OutFrame, dataJson: string): number {
+  ping(v1Frame: OutFrame, dataJson: string, v2Frames: Map<Cursor, OutFrame>): number {
     if (this.state !== 'live') return 0;
-    const frame = this.resumable
-      ? new OutFrame(Buffer.from(sseFrameWithId('ping', dataJson, this.cursorNow)))
-      : v1Frame;
+    let frame = v1Frame;
+    if (this.resumable) {
+      const cursor = this.cursorNow;
+      let shared = v2Frames.get(cursor);
+      if (shared === undefined) {
+        shared = new OutFrame(Buffer.from(sseFrameWithId('ping', dataJson, cursor)));
+        v2Frames.set(cursor, shared);
+      }
+      frame = shared;
+    }
     if (!this.writer.write(frame)) {
       this.close('slow', this.host.slowError);
       return 0;

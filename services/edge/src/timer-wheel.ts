@@ -24,7 +24,7 @@ export function idleMessage(idleTimeoutSeconds: number): string {
 /**
  * One 1-second interval for every ready connection, instead of timers per connection: sends each
  * its `ping` every PING_INTERVAL_SECONDS (the v1 frame rendered once per tick, the same bytes to
- * all; v2 pings carry each connection's cursor)
+ * all; a v2 ping carries its connection's cursor, rendered once per tick for each cursor)
  * closes those with no `message` for IDLE_TIMEOUT_SECONDS, ends those whose token has expired, and
  * those of v2 past their lifetime (MAX_STREAM_SECONDS), for their clients to resume.
  * Coarse by at most one second.
@@ -68,6 +68,8 @@ export class TimerWheel {
   tick(now: number): void {
     let frame: OutFrame | undefined;
     let data = '';
+    // v2 pings carry the connection's cursor; streams on the same channel share it, and its frame.
+    const v2Frames = new Map<string, OutFrame>();
     let pinged = 0;
     let bytes = 0;
     // Closing a connection removes it from the set during the loop, which a Set allows.
@@ -89,7 +91,7 @@ export class TimerWheel {
         data = pingData(new Date(now));
         frame = new OutFrame(Buffer.from(pingFrame(new Date(now))));
       }
-      const n = conn.ping(frame, data);
+      const n = conn.ping(frame, data, v2Frames);
       if (n > 0) {
         pinged++;
         bytes += n;
