@@ -15,7 +15,7 @@ import type { Hub } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { StreamSockets } from './stream-socket.js';
 import type { TimerWheel } from './timer-wheel.js';
-import { FrameWriter, TickBatcher, type OutFrame } from './writer.js';
+import { FrameWriter, RoundBatcher, type OutFrame } from './writer.js';
 import type { StreamStart } from './sse-connection.js';
 
 export interface ConnectionRegistryDeps {
@@ -46,7 +46,7 @@ export class ConnectionRegistry implements SseConnectionHost {
   private v2Open = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
   private seq = 0;
-  private readonly batcher = new TickBatcher();
+  private readonly batcher = new RoundBatcher();
   /** The sockets of streams taken from node:http (stream-socket.ts). */
   readonly sockets: StreamSockets;
   private toDetach: SseConnection[] = [];

@@ -26,11 +26,15 @@ export class OutFrame {
 }
 
 /**
- * Holds the sockets written to in this tick corked, and uncorks them all together once the tick's
- * work is done. Bus messages that arrive together (one Redis read often carries many) then leave
- * in one system call per client instead of one per frame. One per edge, shared by every writer.
+ * Holds the sockets written to in this round of the event loop corked, and uncorks them all
+ * together in its check phase (setImmediate), once every socket that was readable has been read.
+ * Bus messages that arrive together then leave in one system call per client instead of one per
+ * frame: all of a round's Redis reads (libuv reads a readable socket up to 32 times, 64 KiB each),
+ * not only one, as flushing on process.nextTick would (docs/performance.md). At low rates a round
+ * holds one message and nothing waits: the check phase follows the reads at once. One per edge,
+ * shared by every writer.
  */
-export class TickBatcher {
+export class RoundBatcher {
   private corked: Socket[] = [];
   /** Numbers the batches: it moves on each time the corked sockets are flushed. */
   batch = 0;
@@ -42,11 +46,11 @@ export class TickBatcher {
     for (const socket of sockets) socket.uncork();
   };
 
-  /** Corks the socket until the end of this tick, unless it already is. */
+  /** Corks the socket until the end of this round, unless it already is. */
   hold(socket: Socket): void {
     if (socket.writableCorked > 0) return;
     socket.cork();
-    if (this.corked.push(socket) === 1) process.nextTick(this.flush);
+    if (this.corked.push(socket) === 1) setImmediate(this.flush);
   }
 }
 
@@ -55,7 +59,8 @@ export class TickBatcher {
  * frame for HTTP/1.1, raw bytes for HTTP/1.0): going around ServerResponse.write saves its per-call
  * chunk framing, which otherwise dominates the cost of a broadcast.
  *
- * Frames written in the same tick are coalesced into one write by the shared TickBatcher.
+ * Frames written in the same round of the event loop are coalesced into one write by the shared
+ * RoundBatcher.
  *
  * A frame is refused once the client has stopped draining: when bytes from an earlier tick are
  * still unsent and the frame would take the total past the cap. A client whose buffer was empty
@@ -78,7 +83,7 @@ export class FrameWriter {
   constructor(
     res: ServerResponse,
     private readonly maxBufferedBytes: number,
-    private readonly batcher: TickBatcher,
+    private readonly batcher: RoundBatcher,
     private readonly sockets: StreamSockets,
   ) {
     this.res = res;
