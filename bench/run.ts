@@ -16,6 +16,7 @@ import { BenchContext, TARGET_KINDS, type TargetKind } from './lib/context.js';
 import { commitInfo, machineInfo } from './lib/machine.js';
 import { formatProfiles, summarizeProfiles, type ProfileSummary } from './lib/cpu-profile.js';
 import { formatTable, writeRecord, type ScenarioResult } from './lib/results.js';
+import { ROOT, SERVICES_ROOT } from './lib/paths.js';
 import { referenceVariant } from './lib/targets.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { errorDetail } from '@events-proxy/runtime';
@@ -119,6 +120,7 @@ async function main(): Promise<number> {
   const selected = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
 
   guardChildren();
+  if (SERVICES_ROOT !== ROOT) process.stderr.write(`services from ${SERVICES_ROOT} (BENCH_SERVICES_DIR)\n`);
   const startedAt = new Date().toISOString();
   const ctx = await BenchContext.create({
     quick: values.quick,
@@ -177,6 +179,9 @@ async function main(): Promise<number> {
     reference: referenceVariant(),
     machine: machineInfo(),
     commit: commitInfo(),
+    ...(SERVICES_ROOT !== ROOT
+      ? { services: { dir: SERVICES_ROOT, commit: commitInfo(SERVICES_ROOT) } }
+      : {}),
     scenarios: results,
   });
   console.log(formatTable(results));

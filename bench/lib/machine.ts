@@ -30,8 +30,9 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export function commitInfo(): CommitInfo {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+/** The commit checked out in `dir` (this checkout by default), and whether its tree is dirty. */
+export function commitInfo(dir = ROOT): CommitInfo {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
   try {
     return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain').length > 0 };
   } catch {

@@ -37,8 +37,8 @@ export interface Figure {
   /** Every goal of the figure (it must meet all of them). */
   readonly goals: readonly Goal[];
   /**
-   * Whether every goal whose values are known is met; undefined when there is no goal or no goal's
-   * values are known.
+   * Whether every goal is met: false as soon as one whose values are known is not; undefined when
+   * there is no goal, or one's values are missing (a system not run, or failed) and none failed.
    */
   readonly met: boolean | undefined;
 }
@@ -73,8 +73,13 @@ export function figure(
         return edge === undefined ? undefined : edge <= g.value;
     }
   });
-  const known = verdicts.filter((v) => v !== undefined);
-  const met = known.length === 0 ? undefined : known.every(Boolean);
+  const met = verdicts.includes(false)
+    ? false
+    : verdicts.includes(undefined)
+      ? undefined
+      : goals.length > 0
+        ? true
+        : undefined;
   return { name, unit, edge, reference, ratio, cReference, ratioToC, goals, met };
 }
 
@@ -108,6 +113,8 @@ export interface RunRecord {
   readonly reference: Readonly<Record<string, string>>;
   readonly machine: MachineInfo;
   readonly commit: CommitInfo;
+  /** The checkout the services ran from, when not this one (BENCH_SERVICES_DIR), and its commit. */
+  readonly services?: { readonly dir: string; readonly commit: CommitInfo };
   readonly scenarios: readonly ScenarioResult[];
 }
 

@@ -12,7 +12,7 @@ import { spawnChild, type Child } from './children.js';
 import type { BenchContext, TargetKind } from './context.js';
 import { BindingHolder } from './binding-holder.js';
 import { AmqpSink, type MessageSink } from './publishers.js';
-import { BENCH_DIR, ROOT } from './paths.js';
+import { BENCH_DIR, ROOT, SERVICES_ROOT } from './paths.js';
 import { transpileEntry } from './transpile.js';
 import { sleep } from './load.js';
 import { freePort } from './free-port.js';
@@ -95,9 +95,9 @@ export async function startService(
   const child = spawnChild(
     name,
     process.execPath,
-    nodeArgs(ctx, `${label}-${name}`, path.join(ROOT, 'services', role, 'dist', 'main.js')),
+    nodeArgs(ctx, `${label}-${name}`, path.join(SERVICES_ROOT, 'services', role, 'dist', 'main.js')),
     {
-      cwd: ROOT,
+      cwd: SERVICES_ROOT,
       env: { ...env, PORT: String(port), METRICS_PORT: String(metricsPort) },
       logFile: path.join(ctx.runDir, `${label}-${name}.log`),
     },
@@ -115,7 +115,7 @@ function nodeArgs(ctx: BenchContext, label: string, entry: string): string[] {
 
 function requireBuild(): void {
   for (const role of ['ingest', 'edge']) {
-    if (!fs.existsSync(path.join(ROOT, 'services', role, 'dist', 'main.js'))) {
+    if (!fs.existsSync(path.join(SERVICES_ROOT, 'services', role, 'dist', 'main.js'))) {
       throw new Error(`services/${role}/dist/main.js is missing: run \`npm run build\` first`);
     }
   }

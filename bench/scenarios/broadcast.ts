@@ -182,10 +182,10 @@ export const broadcastScenario: Scenario<BroadcastParams> = {
       : {
           clients: 10_000,
           startRate: 10,
-          growth: 1.4,
+          growth: 1.25,
           stepSeconds: 6,
-          maxSteps: 14,
-          refineSteps: 2,
+          maxSteps: 20,
+          refineSteps: 3,
           warmupSeconds: 3,
           payloadBytes: DEFAULT_PAYLOAD_BYTES,
           clientsPerShard: 5000,
