@@ -30,9 +30,10 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
   --profile   run edge and ingest with --cpu-prof; top self-time functions go into the record
   --edges N   edge processes in the edge system (default 1; reconnect-storm uses at least 2,
               rolling-restart 3 unless N > 1, memory-fleet 6 unless N > 1)
-delivery-cost: edge CPU µs per delivery at a fixed rate (5000 clients × 40 msg/s; quick 200 × 20) for
-  v1, v2 and mixed clients, auth off and AUTH_MODE=jwt, against the reference with v1 clients;
-  with --profile each variant's edge writes its own profile
+delivery-cost: CPU µs per delivery (user+sys) at a fixed rate, six edges (v1, v2 and mixed clients, auth
+  off and AUTH_MODE=jwt) and the references (v1 clients) side by side on one ingest; --clients N per
+  server (default 1500; quick 50), --rate R msg/s (default 40; quick 20); the median of 3 windows of
+  20 s (quick 1 of 2 s); with --profile each edge writes its own profile (delivery-cost-<variant>)
 memory-fleet: RSS per idle connection over several edges (--clients N, default 100000, quick 3000)
 rolling-restart, auth-connect, network-drops and scale-up:
   --clients N         rolling-restart: v2 clients (default 10000; quick 200), the v1 group a tenth of it

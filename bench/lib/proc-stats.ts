@@ -16,8 +16,12 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** User + system CPU seconds used so far by the process (and its reaped children: no). */
-export function cpuSeconds(pid: number): number | undefined {
+/**
+ * User and system CPU seconds used so far by the process, every thread (utime and stime of
+ * /proc/<pid>/stat, in clock ticks: their sum is the process's run time to a tick, split by how the
+ * ticks fell); its reaped children not counted.
+ */
+export function cpuTimes(pid: number): { readonly user: number; readonly system: number } | undefined {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -26,9 +30,14 @@ export function cpuSeconds(pid: number): number | undefined {
   }
   // The command name (field 2) may contain spaces and parentheses: fields are counted after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return (utime + stime) / ticksPerSecond();
+  const hz = ticksPerSecond();
+  return { user: Number(fields[11]) / hz, system: Number(fields[12]) / hz };
+}
+
+/** User + system CPU seconds used so far by the process (and its reaped children: no). */
+export function cpuSeconds(pid: number): number | undefined {
+  const t = cpuTimes(pid);
+  return t === undefined ? undefined : t.user + t.system;
 }
 
 /**

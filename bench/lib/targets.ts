@@ -122,7 +122,7 @@ function requireBuild(): void {
 }
 
 /** The environment of one installation of the services (its own key prefix and queue). */
-function servicesEnv(
+export function servicesEnv(
   ctx: BenchContext,
   opts: TargetOptions,
   keyPrefix: string,
@@ -184,7 +184,45 @@ export function referenceVariant(): { WRITE_MODE: string; ROUTER: string } {
   };
 }
 
-/** A reference broadcaster (Node, or C: bench/reference/broadcaster.{ts,c}) fed by a real ingest. */
+/**
+ * Starts a reference broadcaster (Node, or C: bench/reference/broadcaster.{ts,c}) on a free port,
+ * subscribed under `env.KEY_PREFIX` on `env.REDIS_URL`; resolves once it answers /ping. It holds no
+ * bindings: something else must (an edge of the same installation, or a BindingHolder).
+ */
+export async function startBroadcaster(
+  ctx: BenchContext,
+  kind: Exclude<TargetKind, 'edge'>,
+  label: string,
+  env: Record<string, string>,
+  name = 'broadcaster',
+): Promise<{ readonly child: Child; readonly port: number }> {
+  const port = await freePort();
+  const [command, args] =
+    kind === 'c-reference'
+      ? [compileCBroadcaster(), []]
+      : [
+          process.execPath,
+          nodeArgs(
+            ctx,
+            `${label}-${name}`,
+            transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts')),
+          ),
+        ];
+  const child = spawnChild(name, command, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...env,
+      ...(kind === 'reference' ? referenceVariant() : {}),
+      PORT: String(port),
+    },
+    logFile: path.join(ctx.runDir, `${label}-${name}.log`),
+  });
+  await waitHttpOk(`http://127.0.0.1:${port}/ping`, child);
+  return { child, port };
+}
+
+/** A reference broadcaster fed by a real ingest of its own (a BindingHolder takes the edges' leases). */
 async function startReference(
   ctx: BenchContext,
   kind: Exclude<TargetKind, 'edge'>,
@@ -196,31 +234,11 @@ async function startReference(
   const env = servicesEnv(ctx, opts, keyPrefix, queue);
   const leaseMs = Number(env.BINDING_LEASE_SECONDS ?? 60) * 1000;
   const ingest = await startService(ctx, 'ingest', 'ingest', env, opts.label);
-  const port = await freePort();
-  const [command, args] =
-    kind === 'c-reference'
-      ? [compileCBroadcaster(), []]
-      : [
-          process.execPath,
-          nodeArgs(
-            ctx,
-            `${opts.label}-broadcaster`,
-            transpileEntry(path.join(BENCH_DIR, 'reference', 'broadcaster.ts')),
-          ),
-        ];
-  const child = spawnChild('broadcaster', command, args, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...opts.env,
-      ...(kind === 'reference' ? referenceVariant() : {}),
-      PORT: String(port),
-      REDIS_URL: ctx.options.redisUrl,
-      KEY_PREFIX: keyPrefix,
-    },
-    logFile: path.join(ctx.runDir, `${opts.label}-broadcaster.log`),
+  const { child, port } = await startBroadcaster(ctx, kind, opts.label, {
+    ...opts.env,
+    REDIS_URL: ctx.options.redisUrl,
+    KEY_PREFIX: keyPrefix,
   });
-  await waitHttpOk(`http://127.0.0.1:${port}/ping`, child);
   return {
     kind,
     ports: [port],
