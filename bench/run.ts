@@ -32,7 +32,7 @@ scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (default: all)
               rolling-restart 3 unless N > 1, memory-fleet 6 unless N > 1)
 delivery-cost: CPU µs per delivery (user+sys) at a fixed rate, six edges (v1, v2 and mixed clients, auth
   off and AUTH_MODE=jwt) and the references (v1 clients) side by side on one ingest; --clients N per
-  server (default 1500; quick 50), --rate R msg/s (default 40; quick 20); the median of 3 windows of
+  server (default 250, below saturation on 2 cores; quick 50), --rate R msg/s (default 40; quick 20); the median of 3 windows of
   20 s (quick 1 of 2 s); with --profile each edge writes its own profile (delivery-cost-<variant>)
 memory-fleet: RSS per idle connection over several edges (--clients N, default 100000, quick 3000)
 rolling-restart, auth-connect, network-drops and scale-up:

@@ -496,7 +496,7 @@ export const deliveryCostScenario: Scenario<DeliveryCostParams> = {
           clientsPerShard: 2500,
         }
       : {
-          clients: 1500,
+          clients: 250,
           rate: 40,
           seconds: 20,
           repeats: 3,
