@@ -86,7 +86,7 @@ const NOT_RUN: Record<string, string> = {
     'example values of two variables for a RabbitMQ cluster, not commands',
   'bash scripts/fetch-helm.sh                          # helm into .tmp/bin/helm (no cluster needed)':
     'the chart tests run these (test/deploy/chart.test.ts, helm lint and template)',
-  'npm run bench                                # every scenario, against both systems (about 12 minutes)':
+  'npm run bench                                # every scenario, against all three systems':
     'the benchmarks (minutes); test/bench/smoke.test.ts runs a quick one',
   'Set-Cookie: events_token=<jwt>; Domain=example.com; Path=/api/events/; Secure; HttpOnly; SameSite=Lax; Max-Age=300':
     "a response header of the application's backend; test/e2e/auth-browser.test.ts sets such a cookie and streams with it in Chromium",
