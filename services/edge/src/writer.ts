@@ -62,9 +62,9 @@ export class RoundBatcher {
  * Frames written in the same round of the event loop are coalesced into one write by the shared
  * RoundBatcher.
  *
- * A frame is refused once the client has stopped draining: when bytes from an earlier tick are
+ * A frame is refused once the client has stopped draining: when bytes from an earlier round are
  * still unsent and the frame would take the total past the cap. A client whose buffer was empty
- * when this tick began takes all of this tick's frames, so one large message, or a burst that
+ * when this round began takes all of this round's frames, so one large message, or a burst that
  * arrived together, does not close a client that reads.
  *
  * Once the socket is detached from node:http (stream-socket.ts), the writer ends the response
