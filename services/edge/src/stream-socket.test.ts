@@ -91,6 +91,12 @@ describe('edge: stream sockets taken from node:http', () => {
     await until(() => gone === 1, 'clientGone');
   });
 
+  it('a client that closes its side (FIN) ends the stream at once, without a write to find out', async () => {
+    const raw = await open();
+    raw.socket.end();
+    await until(() => gone === 1 && raw.closed(), 'clientGone and the socket closed');
+  });
+
   it('ends a detached stream with the chunked terminator, then closes the socket', async () => {
     const raw = await open();
     last!.socket.write('0\r\n\r\n');
