@@ -65,3 +65,11 @@ export function summarize(h: HistogramJson): LatencySummary {
     maxMs: h.n === 0 ? undefined : ms(h.max),
   };
 }
+
+/** The median of the finite values given (undefined when there are none). */
+export function median(values: readonly (number | undefined)[]): number | undefined {
+  const v = values.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m] : (v[m - 1]! + v[m]!) / 2;
+}

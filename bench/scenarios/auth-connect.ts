@@ -17,7 +17,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchContext } from '../lib/context.js';
 import { readGauge, readSum } from '../lib/edge-metrics.js';
-import { mergeHistograms, summarize, type HistogramJson, type LatencySummary } from '../lib/histogram.js';
+import {
+  median,
+  mergeHistograms,
+  summarize,
+  type HistogramJson,
+  type LatencySummary,
+} from '../lib/histogram.js';
 import { listenOverflows } from '../lib/listen-drops.js';
 import { sleep } from '../lib/load.js';
 import { CpuMeter, round } from '../lib/proc-stats.js';
@@ -165,12 +171,6 @@ export interface AuthConnectMeasure {
   /** Per AUTH_MODE=jwt installation: whether a connect without a token was refused, and its error. */
   readonly enforced: Partial<Record<InstallationName, { readonly refused: boolean; readonly error: string }>>;
 }
-
-const median = (values: readonly number[]): number => {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 /** The edges' counters that tell a refused connect, summed over an installation's edges. */
 async function serverCounters(target: Target): Promise<{ rejected: number; auth: number }> {
@@ -434,7 +434,7 @@ export async function measureAuthConnect(
         notReady: all.reduce((s, b) => s + b.notReady, 0),
         serverRejected: all.reduce((s, b) => s + b.serverRejected, 0),
         authRefusals: all.reduce((s, b) => s + b.authRefusals, 0),
-        connectsPerSecond: Math.round(median(mine.map((b) => b.connectsPerSecond))),
+        connectsPerSecond: Math.round(median(mine.map((b) => b.connectsPerSecond)) ?? 0),
         connectsPerSecondByRound: mine.map((b) => b.connectsPerSecond),
         readyTime: summarize(mergeHistograms(mine.map((b) => b.readyUs))),
         edgeCpuUsPerConnect: Math.round(cpuUs / Math.max(1, ready)),

@@ -23,7 +23,7 @@ import path from 'node:path';
 import type { Child } from '../lib/children.js';
 import type { BenchContext, TargetKind } from '../lib/context.js';
 import { checkDelivery, waitDelivered, type DeliveryCheck } from '../lib/delivery.js';
-import { summarize, type HistogramJson, type LatencySummary } from '../lib/histogram.js';
+import { median, summarize, type HistogramJson, type LatencySummary } from '../lib/histogram.js';
 import { DEFAULT_PAYLOAD_BYTES, SequencedSource, publishPaced } from '../lib/load.js';
 import { CpuMeter, cpuTimes, round, taskCpuSeconds } from '../lib/proc-stats.js';
 import { AmqpSink, type MessageSink } from '../lib/publishers.js';
@@ -153,13 +153,6 @@ function histogramSince(after: HistogramJson, before: HistogramJson): HistogramJ
     .map(([low, high, count]) => [low, high, count - (earlier.get(low) ?? 0)] as const)
     .filter((b) => b[2] > 0);
   return { n: after.n - before.n, sum: after.sum - before.sum, max: after.max, buckets };
-}
-
-function median(values: readonly (number | undefined)[]): number | undefined {
-  const v = values.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return undefined;
-  const m = v.length >> 1;
-  return v.length % 2 === 1 ? v[m] : (v[m - 1]! + v[m]!) / 2;
 }
 
 /** A server running with its clients. */

@@ -69,7 +69,6 @@ function loadFreeParser(): FreeParser | undefined {
 
 const freeParser = loadFreeParser();
 
-const KNOWN_METHODS = new Set(METHODS);
 const REQUEST_LINE = /^([A-Z]+) [^\s]+ HTTP\/1\.[01]$/;
 const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*$/;
 
@@ -81,7 +80,7 @@ function checkRequestHead(bytes: Buffer): 'more' | 'request' | HttpRefusalReason
   const text = bytes.toString('latin1');
   const space = text.indexOf(' ');
   const method = space < 0 ? text : text.slice(0, space);
-  if (![...KNOWN_METHODS].some((m) => m.startsWith(method)) || (space >= 0 && !KNOWN_METHODS.has(method))) {
+  if (space < 0 ? !METHODS.some((m) => m.startsWith(method)) : !METHODS.includes(method)) {
     return 'method';
   }
   const end = text.indexOf('\r\n\r\n');
